@@ -1,0 +1,53 @@
+import pytest
+
+from aioner_scheme import AIOScheme, Span, UnknownTaskError, windows
+
+
+def test_default_scheme_has_the_papers_19_labels_in_order():
+    scheme = AIOScheme()
+    assert len(scheme.labels) == 19
+    assert scheme.labels[:3] == ["B-Gene", "I-Gene", "O-Gene"]
+    assert scheme.labels[-1] == "O-ALL"
+    assert set(scheme.labels) == set(open_vocab())
+
+
+def open_vocab():
+    from conftest import corpus_file
+
+    labels = corpus_file("AIO_label.vocab").read_text().split()
+    return [l for l in labels if l != "O"] + ["O-ALL"]  # the original calls O-ALL plain "O"
+
+
+def test_task_tags_and_new_types():
+    scheme = AIOScheme({"Gene": ["Gene"], "AnEM": ["Organ", "Cell"]})
+    assert scheme.tag_tokens() == ["<Gene>", "</Gene>", "<AnEM>", "</AnEM>"]
+    assert scheme.labels == ["B-Gene", "I-Gene", "O-Gene", "B-Organ", "I-Organ", "B-Cell", "I-Cell", "O-AnEM"]
+
+
+def test_encode_decode_round_trip_and_task_rules():
+    scheme = AIOScheme()
+    spans = [Span(0, 2, "Gene"), Span(3, 4, "Disease")]
+    ids = scheme.encode(5, spans, "ALL")
+    assert [scheme.labels[i] for i in ids] == ["B-Gene", "I-Gene", "O-ALL", "B-Disease", "O-ALL"]
+    assert scheme.decode(ids) == spans
+    with pytest.raises(ValueError, match="not annotated by task 'Gene'"):
+        scheme.encode(5, spans, "Gene")
+    with pytest.raises(UnknownTaskError, match="unknown task 'Protein'"):
+        scheme.allowed_label_ids("Protein")
+    allowed = {scheme.labels[i] for i in scheme.allowed_label_ids("Disease")}
+    assert allowed == {"B-Disease", "I-Disease", "O-Disease"}
+
+
+def test_lone_inside_label_starts_an_entity():
+    scheme = AIOScheme()
+    ids = [scheme.label2id[l] for l in ["O-ALL", "I-Gene", "I-Gene", "I-Disease", "B-Gene", "I-Gene"]]
+    assert scheme.decode(ids) == [Span(1, 3, "Gene"), Span(3, 4, "Disease"), Span(4, 6, "Gene")]
+
+
+def test_windows_keep_every_word():
+    counts = [3, 300, 1, 1, 5, 2]
+    runs = windows(counts, budget=8)
+    assert runs[0] == (0, 1) and runs[1] == (1, 2)  # the 300-piece word stands alone
+    covered = [i for a, b in runs for i in range(a, b)]
+    assert covered == list(range(len(counts)))
+    assert all(sum(min(c, 8) for c in counts[a:b]) <= 8 for a, b in runs)
