@@ -147,26 +147,30 @@ class AIOScheme:
         return ids
 
     def decode(self, label_ids: Sequence[int]) -> list[Span]:
-        """Entity spans from word-level label ids.
+        """Entity spans from word-level label ids."""
+        return spans_from_labels([self.labels[i] for i in label_ids])
 
-        An ``I-X`` that does not continue an ``X`` entity starts a new one (the
-        lenient reading: a model's lone I- still marks an entity).
-        """
-        spans: list[Span] = []
-        start, cur = None, None
-        for i, lid in enumerate(label_ids):
-            label = self.labels[lid]
-            prefix, _, etype = label.partition("-")
-            if prefix == "I" and cur == etype:
-                continue
-            if cur is not None:
-                spans.append(Span(start, i, cur))
-                start, cur = None, None
-            if prefix in ("B", "I"):
-                start, cur = i, etype
+
+def spans_from_labels(labels: Sequence[str]) -> list[Span]:
+    """Entity spans from word-level label names (``B-X``, ``I-X``, ``O-task``).
+
+    An ``I-X`` that does not continue an ``X`` entity starts a new one (the lenient
+    reading: a model's lone I- still marks an entity).
+    """
+    spans: list[Span] = []
+    start, cur = None, None
+    for i, label in enumerate(labels):
+        prefix, _, etype = label.partition("-")
+        if prefix == "I" and cur == etype:
+            continue
         if cur is not None:
-            spans.append(Span(start, len(label_ids), cur))
-        return spans
+            spans.append(Span(start, i, cur))
+            start, cur = None, None
+        if prefix in ("B", "I"):
+            start, cur = i, etype
+    if cur is not None:
+        spans.append(Span(start, len(labels), cur))
+    return spans
 
 
 # ----- model inputs: wrapping, windows and first sub-words -----

@@ -1,0 +1,219 @@
+"""Build Hub-native datasets: one Parquet config per corpus plus the merged AIO training set.
+
+    python -m dataset_scripts.build --out data_build            # every config, + report
+    python -m dataset_scripts.build --out data_build --configs BioRED AIO
+    python -m dataset_scripts.build --out data_build --push_to_hub org/aioner-corpora
+
+The output folder is a dataset repository: ``<config>/<split>-00000-of-00001.parquet``
+and a README.md dataset card whose YAML ``configs`` make
+``load_dataset(folder_or_repo, "BioRED")`` work with no remote code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
+from tqdm.auto import tqdm
+
+from aioner_scheme import AIOScheme
+
+from .aio import SplitReport, convert_split, scheme_for, test_document_ids
+from .corpora import AIO_TRAINING_CORPORA, CORPORA, CorpusUnavailableError, get_corpus
+
+MERGED = "AIO"
+# Hub split names: the corpora's "dev"/"devel" become "validation".
+SPLIT_NAMES = {"train": "train", "dev": "validation", "devel": "validation", "test": "test"}
+
+
+def features(scheme: AIOScheme) -> Features:
+    return Features({
+        "id": Value("string"), "document_id": Value("string"), "corpus": Value("string"),
+        "task": Value("string"), "text": Value("string"), "offset": Value("int32"),
+        "tokens": List(Value("string")), "token_spans": List(List(Value("int32"), length=2)),
+        "labels": List(ClassLabel(names=scheme.labels)),
+    })
+
+
+def corpus_splits(name: str) -> list[str]:
+    corpus = get_corpus(name)
+    splits = list(corpus.splits)
+    if corpus.dev_from_train and "train" in splits:
+        splits.insert(splits.index("train") + 1, "dev")
+    return splits
+
+
+def corpus_dataset(name: str, exclude_ids: set[str] = frozenset(), splits=None,
+                   sample=None, seed: int = 0) -> tuple[DatasetDict, list[SplitReport]]:
+    """A corpus as a DatasetDict (train/validation/test as available) and the split reports.
+
+    Splits whose files cannot be had (not local, not downloadable) are skipped with a
+    message; asking for one explicitly raises.
+    """
+    corpus = get_corpus(name)
+    scheme = scheme_for(corpus)
+    out, reports = {}, []
+    for split in splits or corpus_splits(name):
+        try:
+            rows, report = convert_split(corpus, split, scheme=scheme,
+                                         exclude_ids=exclude_ids if split != "test" else frozenset(),
+                                         sample=sample if split == "train" else None, seed=seed)
+        except CorpusUnavailableError as err:
+            if splits:
+                raise
+            print(f"[build] {name}/{split} skipped: {err}", file=sys.stderr)
+            continue
+        out[SPLIT_NAMES[split]] = Dataset.from_list(rows, features=features(scheme))
+        reports.append(report)
+    return DatasetDict(out), reports
+
+
+def merged_dataset(corpora=None, *, sample=None, seed: int = 0,
+                   exclude_tests_of=None) -> tuple[DatasetDict, list[SplitReport]]:
+    """The merged AIO training set: every corpus' train (and dev) split under the AIO scheme.
+
+    ``sample``: one fraction/count for every corpus, or a dict corpus -> fraction/count.
+    ``exclude_tests_of``: corpora whose test documents are removed from training
+    (default: BioRED, the test set the merged model is evaluated on; AIONER removed
+    the 72 such documents). Pass every corpus to evaluate on all their test sets.
+    """
+    corpora = list(corpora or AIO_TRAINING_CORPORA)
+    scheme = AIOScheme()
+    for name in corpora:
+        if scheme_for(get_corpus(name)).labels != scheme.labels:
+            raise ValueError(f"corpus {name} is not an AIO corpus; merge it with the 'merged' training recipe")
+    exclude = test_document_ids(exclude_tests_of if exclude_tests_of is not None else ["BioRED"])
+    parts: dict[str, list[dict]] = {"train": [], "validation": []}
+    reports = []
+    for name in tqdm(corpora, desc="merging corpora", disable=None):
+        share = sample.get(name) if isinstance(sample, dict) else sample
+        for split in ("train", "dev"):
+            try:
+                rows, report = convert_split(name, split, scheme=scheme, exclude_ids=exclude,
+                                             sample=share if split == "train" else None, seed=seed)
+            except CorpusUnavailableError as err:
+                print(f"[build] {name}/{split} not merged: {err}", file=sys.stderr)
+                continue
+            parts[SPLIT_NAMES[split]].extend(rows)
+            reports.append(report)
+    return DatasetDict({k: Dataset.from_list(v, features=features(scheme)) for k, v in parts.items()}), reports
+
+
+# ----- writing a dataset repository -----
+def write_config(out: Path, config: str, dataset: DatasetDict) -> None:
+    for split, ds in dataset.items():
+        path = out / config / f"{split}-00000-of-00001.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.to_parquet(str(path))
+
+
+def dataset_card(configs: dict[str, DatasetDict], reports: list[SplitReport], seconds: float) -> str:
+    lines = ["---", "configs:"]
+    for config, dd in configs.items():
+        lines += [f"- config_name: {config}", "  data_files:"]
+        for split in dd:
+            lines += [f"  - split: {split}", f"    path: {config}/{split}-*.parquet"]
+    lines += ["task_categories:", "- token-classification", "language:", "- en", "tags:",
+              "- biomedical", "- named-entity-recognition", "- aioner", "---", "",
+              "# AIONER corpora as Hub-native datasets", "",
+              "Built by `python -m dataset_scripts.build` from the public corpora listed below. Each row is a",
+              "sentence: `tokens` with their character `token_spans` in the source document and AIO `labels`",
+              "(`B-Type`, `I-Type`, `O-Task`; see the AIONER paper). `task` is the AIO task tag the sentence",
+              "is wrapped in for training (`<ALL>` for BioRED, `<Gene>` for gene corpora, ...).", "",
+              f"Build time on the machine that built it: {seconds:.0f} s.", "",
+              "| corpus | split | documents | sentences | mentions | representable | overlap dropped | test overlap removed |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in reports:
+        lines.append(f"| {r.corpus} | {r.split} | {r.documents} | {r.sentences} | {r.mentions} | "
+                     f"{r.representable} | {r.overlap_dropped} | {r.test_overlap_removed} |")
+    lines += ["", "## Sources and licences", "", "| config | task | labels | source | licence | notes |",
+              "|---|---|---|---|---|---|"]
+    for config in configs:
+        if config == MERGED:
+            lines.append(f"| {MERGED} | all | 19 AIO labels | the AIONER corpora above | each corpus' own | "
+                         "training documents found in any merged corpus' test set removed |")
+            continue
+        c = get_corpus(config)
+        urls = ", ".join(sorted({s.url.rsplit('/', 2)[0] for s in c.splits.values() if s.url})) or "not public"
+        lines.append(f"| {config} | {c.task} | {', '.join(c.entity_types)} | {urls} | {c.license} | {c.notes} |")
+    return "\n".join(lines) + "\n"
+
+
+def build(out: Path, configs=None, seed: int = 0) -> tuple[dict[str, DatasetDict], list[SplitReport]]:
+    start = time.time()
+    names = configs or [*CORPORA, MERGED]
+    built, reports = {}, []
+    for name in tqdm(names, desc="building configs", disable=None):
+        if name == MERGED:
+            dd, reps = merged_dataset(seed=seed)
+        else:
+            try:
+                dd, reps = corpus_dataset(name)
+            except CorpusUnavailableError as err:
+                print(f"[build] {name} skipped: {err}", file=sys.stderr)
+                continue
+        if not dd:
+            print(f"[build] {name}: no split available, skipped", file=sys.stderr)
+            continue
+        write_config(out, name, dd)
+        built[name] = dd
+        reports.extend(r for r in reps if not (name == MERGED))
+        if name == MERGED:
+            for r in reps:
+                r.corpus = f"{MERGED}/{r.corpus}"
+            reports.extend(reps)
+    seconds = time.time() - start
+    (out / "README.md").write_text(dataset_card(built, reports, seconds), encoding="utf-8")
+    (out / "build_report.json").write_text(json.dumps(
+        {"seconds": round(seconds, 1), "rows": [r.row() for r in reports]}, indent=1), encoding="utf-8")
+    return built, reports
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("data_build"))
+    ap.add_argument("--configs", nargs="*", help=f"configs to build (default: all, {MERGED} included)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--results", type=Path, help="also write the per-split table as JSON here (results/corpora.json)")
+    ap.add_argument("--push_to_hub", metavar="REPO", help="publish the folder as a Hub dataset repository")
+    args = ap.parse_args(argv)
+    for name in args.configs or []:
+        if name != MERGED:
+            get_corpus(name)  # unknown names fail before any work
+    args.out.mkdir(parents=True, exist_ok=True)
+    t = time.time()
+    built, reports = build(args.out, args.configs, args.seed)
+    seconds = time.time() - t
+    for r in reports:
+        print(f"{r.corpus:24s} {r.split:6s} docs {r.documents:6d} sents {r.sentences:6d} mentions {r.mentions:6d} "
+              f"representable {r.representable:6d} overlap_dropped {r.overlap_dropped:4d} "
+              f"test_overlap_removed {r.test_overlap_removed:3d}")
+    print(f"built {len(built)} configs in {seconds:.0f} s into {args.out}")
+    if args.results:
+        import platform
+        from datetime import datetime, timezone
+
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps({
+            "command": "python -m dataset_scripts.build " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "machine": f"{platform.machine()} {platform.processor() or ''} {__import__('os').cpu_count()} cores".strip(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(seconds, 1),
+            "rows": [r.row() for r in reports],
+        }, indent=1), encoding="utf-8")
+    if args.push_to_hub:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        api.create_repo(args.push_to_hub, repo_type="dataset", exist_ok=True)
+        api.upload_folder(folder_path=str(args.out), repo_id=args.push_to_hub, repo_type="dataset")
+        print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
