@@ -1,0 +1,229 @@
+"""BioC XML / BioC JSON reader and writers, built on the ``bioc`` package (2.x).
+
+Offsets. The BioC DTD (comment in BioC.dtd) says passage and annotation offsets are
+document-level and "should be in 8 bit code units (bytes)", but calls this "nothing
+final". The ``bioc`` package converts nothing: it stores the integers as read, and
+its own validator (``bioc.validate``) slices Python strings, i.e. it treats offsets
+as characters (code points). The PubTator corpora here use code points too (no
+mismatch in the 8360 non-ASCII characters of NLMchem_Test). This module therefore
+uses code points, like ``documents.Document``. A file written with byte offsets
+reads fine while its text is ASCII and then fails with a text-mismatch
+CorpusFormatError after the first non-ASCII character (annotations carry their text,
+as the DTD requires): the mistake is reported, never silently shifted.
+
+Mapping. Every passage becomes a Passage (infon "type" → kind; passages without text
+but with sentences get their text rebuilt from the sentences, gaps filled with
+spaces). Annotations of the document, its passages and their sentences become
+Mentions, in that order, so PubTator → BioC → PubTator keeps the mention order when
+the PubTator mentions are in passage order (true of every file in shared/corpora:
+all round-trip to identical Documents through XML and JSON). Infon "type" → type;
+"identifier" (or, as other corpora spell it, "concept_id", "MESH", "NCBI Gene") →
+identifier. Document infons are kept, PubTator relations travel as BioC relations;
+passage infons other than "type" and sentence boundaries are not kept.
+
+Discontinuous annotations (several locations): merged into one Mention when the
+locations touch or overlap (a span split into pieces); with a gap between them the
+annotation cannot be a single span, so it is reported (CorpusFormatError, or with
+strict=False a problem and the annotation is left out).
+
+Errors name the file and the document id: content that is neither XML nor JSON, a
+malformed BioC structure, overlapping passages, an annotation outside its passage,
+annotation text differing from the document text.
+
+XML caveat: XML 1.0 cannot hold most control characters (U+0000-U+001F except tab,
+LF, CR); writing such text raises CorpusFormatError. Use BioC JSON for such text.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Callable, Iterable
+
+import bioc
+from bioc import biocjson, biocxml
+from lxml import etree  # installed with bioc, which parses XML with it
+
+from .documents import (CorpusFormatError, Document, DocumentStream, Mention, Passage,
+                        mention_problem)
+
+IDENTIFIER_KEYS = ("identifier", "concept_id", "MESH", "NCBI Gene")
+_EXTRA_KEY = "pubtator_extra"  # PubTator columns beyond the identifier, tab-joined
+
+
+def read_bioc(path, *, strict: bool = True,
+              on_problem: Callable[[CorpusFormatError], None] | None = None) -> DocumentStream:
+    """Documents of a BioC XML or BioC JSON file (the format is detected from the content)."""
+    source = str(path)
+    collection = _load(path, source)
+    return DocumentStream(lambda report: _documents(collection, source, report),
+                          strict=strict, on_problem=on_problem)
+
+
+def _load(path, source: str) -> bioc.BioCCollection:
+    with open(path, "rb") as f:
+        raw = f.read()
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    try:
+        if head == b"<":
+            return biocxml.load(io.BytesIO(raw))  # lxml honours the XML encoding declaration
+        if head in (b"{", b"["):
+            return biocjson.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise CorpusFormatError(f"not valid UTF-8 ({err.reason} at byte {err.start})",
+                                path=source) from None
+    except json.JSONDecodeError as err:
+        raise CorpusFormatError(f"invalid BioC JSON: {err.msg}", path=source, line=err.lineno) from None
+    except etree.XMLSyntaxError as err:
+        raise CorpusFormatError(f"invalid BioC XML: {err.msg}", path=source, line=err.lineno) from None
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        # A missing key in BioC JSON or a missing <offset> in XML surfaces as KeyError/TypeError.
+        raise CorpusFormatError(f"not a valid BioC file: {type(err).__name__}: {err}", path=source,
+                                line=getattr(err, "lineno", None)) from None
+    raise CorpusFormatError("neither BioC XML nor BioC JSON (expected '<' or '{' first)", path=source)
+
+
+def _documents(collection: bioc.BioCCollection, source: str, report):
+    for bdoc in collection.documents:
+        doc_id = str(bdoc.id)
+
+        def error(message):
+            report(CorpusFormatError(message, path=source, doc_id=doc_id))
+
+        passages = [Passage(p.offset, _passage_text(p), p.infons.get("type", "")) for p in bdoc.passages]
+        doc = Document(doc_id, passages, [], _document_infons(bdoc))
+        try:
+            text = doc.text
+        except CorpusFormatError as err:
+            error(err.message)  # without consistent passages no offset can be trusted
+            continue
+        owned = [(a, None) for a in bdoc.annotations]
+        for p, passage in zip(bdoc.passages, passages):
+            owned += [(a, passage) for a in p.annotations]
+            owned += [(a, passage) for s in p.sentences for a in s.annotations]
+        for ann, passage in owned:
+            m = _mention(ann, passage, text, error)
+            if m is not None:
+                doc.mentions.append(m)
+        yield doc
+
+
+def _passage_text(p: bioc.BioCPassage) -> str:
+    if p.text or not p.sentences:
+        return p.text or ""
+    parts, pos = [], p.offset
+    for s in sorted(p.sentences, key=lambda s: s.offset):
+        parts += [" " * max(0, s.offset - pos), s.text or ""]
+        pos = s.offset + len(s.text or "")
+    return "".join(parts)
+
+
+def _mention(ann: bioc.BioCAnnotation, passage: Passage | None, text: str, error) -> Mention | None:
+    locs = sorted((loc.offset, loc.offset + loc.length) for loc in ann.locations)
+    if not locs:
+        error(f"annotation {ann.id} has no location")
+        return None
+    start, end = locs[0]
+    for s, e in locs[1:]:
+        if s > end:
+            error(f"annotation {ann.id} is discontinuous ({', '.join(f'{a}-{b}' for a, b in locs)}); "
+                  "a mention must be one span")
+            return None
+        end = max(end, e)
+    if passage is not None and not passage.offset <= start < end <= passage.end:
+        error(f"annotation {ann.id} at {start}-{end} lies outside its passage "
+              f"({passage.offset}-{passage.end})")
+        return None
+    infons = ann.infons
+    identifier = next((infons[k] for k in IDENTIFIER_KEYS if k in infons), None)
+    extra = tuple(infons[_EXTRA_KEY].split("\t")) if _EXTRA_KEY in infons else ()
+    m = Mention(start, end, ann.text if ann.text is not None else text[start:end],
+                infons.get("type", ""), identifier, extra)
+    problem = mention_problem(text, m)
+    if problem:
+        error(f"annotation {ann.id}: {problem}")
+        return None
+    return m
+
+
+def _document_infons(bdoc: bioc.BioCDocument) -> dict:
+    infons = dict(bdoc.infons)
+    relations = [_relation_columns(r.infons) for r in bdoc.relations]
+    if relations:
+        infons["relations"] = relations
+    return infons
+
+
+def _relation_columns(infons: dict) -> list[str]:
+    """PubTator relation columns: type, entity1, entity2, then any other infon values (BioRED: novel)."""
+    first = ["type", "entity1", "entity2"]
+    return [infons.get(k, "") for k in first] + [v for k, v in infons.items() if k not in first]
+
+
+def to_bioc(docs: Iterable[Document], source: str = "") -> bioc.BioCCollection:
+    collection = bioc.BioCCollection()
+    collection.source = source
+    for doc in docs:
+        collection.add_document(_to_bioc_document(doc))
+    return collection
+
+
+def _to_bioc_document(doc: Document) -> bioc.BioCDocument:
+    bdoc = bioc.BioCDocument()
+    bdoc.id = doc.id
+    bdoc.infons = {k: str(v) for k, v in doc.infons.items() if k != "relations"}
+    bpassages = []
+    for p in doc.passages:
+        bp = bioc.BioCPassage()
+        bp.offset, bp.text = p.offset, p.text
+        if p.kind:
+            bp.infons["type"] = p.kind
+        bdoc.add_passage(bp)
+        bpassages.append((p, bp))
+    for i, m in enumerate(doc.mentions):
+        owner = next((bp for p, bp in bpassages if p.offset <= m.start and m.end <= p.end), None)
+        if owner is None:
+            raise CorpusFormatError(f"mention {m.start}-{m.end} ({m.text!r}) is not inside one passage",
+                                    doc_id=doc.id)
+        ann = bioc.BioCAnnotation()
+        ann.id, ann.text = f"T{i}", m.text
+        ann.infons["type"] = m.type
+        if m.identifier is not None:
+            ann.infons["identifier"] = m.identifier
+        if m.extra:
+            ann.infons[_EXTRA_KEY] = "\t".join(m.extra)
+        ann.add_location(bioc.BioCLocation(m.start, m.end - m.start))
+        owner.add_annotation(ann)
+    for i, cols in enumerate(doc.infons.get("relations", ())):
+        rel = bioc.BioCRelation()
+        rel.id = f"R{i}"
+        rel.infons.update(zip(["type", "entity1", "entity2"], cols))
+        rel.infons.update((f"column{j + 5}", v) for j, v in enumerate(cols[3:]))
+        bdoc.add_relation(rel)
+    return bdoc
+
+
+def write_bioc_xml(docs: Iterable[Document], path) -> None:
+    docs = list(docs)
+    collection = to_bioc(docs, source=os.path.basename(str(path)))
+    try:
+        text = biocxml.dumps(collection)
+    except ValueError as err:  # lxml: "All strings must be XML compatible" (control characters)
+        bad = next((d.id for d in docs if _not_xml_safe(d)), None)
+        raise CorpusFormatError(f"cannot be written as XML: {err}", path=str(path), doc_id=bad) from None
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+
+
+def _not_xml_safe(doc: Document) -> bool:
+    try:
+        biocxml.dumps(to_bioc([doc]))
+        return False
+    except ValueError:
+        return True
+
+
+def write_bioc_json(docs: Iterable[Document], path) -> None:
+    collection = to_bioc(docs, source=os.path.basename(str(path)))
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        biocjson.dump(collection, f, indent=1, ensure_ascii=False)
