@@ -217,17 +217,36 @@ class AIONERForTokenClassification(PreTrainedModel):
         elif isinstance(module, CRF):
             module.reset_parameters()
 
-    def reset_output_layers(self, tasks: dict) -> None:
-        """New label set for new entity types: keep encoder and Dense+ReLU, re-initialise the rest."""
-        old = self.config
+    def reset_output_layers(self, tasks, keep_known: bool = False) -> None:
+        """A new label set (new entity types): encoder and Dense+ReLU kept, output layer and CRF new.
+
+        ``keep_known``: labels the old head already had keep their output weights and
+        CRF transitions (GERBERA's stage 2 keeps what stage 1 learnt of the target labels).
+        """
+        old_config, old_classifier, old_crf = self.config, self.classifier, self.crf
         self.config = AIONERConfig(
-            encoder_config=old.encoder_config, tasks=tasks, fc_size=old.fc_size,
-            dropout=old.dropout, decoder=old.decoder, window_length=old.window_length,
+            encoder_config=old_config.encoder_config, tasks=tasks, fc_size=old_config.fc_size,
+            dropout=old_config.dropout, decoder=old_config.decoder, window_length=old_config.window_length,
         )
         n = self.config.num_labels
-        self.classifier = nn.Linear(self.fc.out_features, n).to(self.fc.weight.device)
+        device = self.fc.weight.device
+        self.classifier = nn.Linear(self.fc.out_features, n).to(device)
         self._init_weights(self.classifier)
-        self.crf = CRF(n, batch_first=True).to(self.fc.weight.device) if self.config.decoder == "crf" else None
+        self.crf = CRF(n, batch_first=True).to(device) if self.config.decoder == "crf" else None
+        if not keep_known:
+            return
+        pairs = [(i, old_config.label2id[label]) for i, label in self.config.id2label.items()
+                 if label in old_config.label2id]
+        new, old = (torch.tensor(x, device=device) for x in zip(*pairs)) if pairs else (None, None)
+        if new is None:
+            return
+        with torch.no_grad():
+            self.classifier.weight[new] = old_classifier.weight[old]
+            self.classifier.bias[new] = old_classifier.bias[old]
+            if self.crf is not None and old_crf is not None:
+                self.crf.start_transitions[new] = old_crf.start_transitions[old]
+                self.crf.end_transitions[new] = old_crf.end_transitions[old]
+                self.crf.transitions[new[:, None], new[None, :]] = old_crf.transitions[old[:, None], old[None, :]]
 
     # ----- forward -----
     def emissions(self, input_ids, attention_mask=None, token_type_ids=None, **encoder_kwargs):

@@ -64,6 +64,17 @@ def new_tagger(encoder: str | None = None, tasks=None, **config_kwargs):
     return model, tokenizer
 
 
+def add_tasks(model, tokenizer, tasks) -> None:
+    """Give a model a new label set: new task tags in the tokenizer, embeddings and nested config resized."""
+    scheme = AIOScheme(tasks)
+    tokenizer.add_tokens([t for t in scheme.tag_tokens() if t not in tokenizer.get_vocab()], special_tokens=True)
+    if len(tokenizer) != model.encoder.get_input_embeddings().num_embeddings:
+        model.encoder.resize_token_embeddings(len(tokenizer))
+        # The nested encoder config is what a reload builds from: keep its vocab size in step.
+        model.encoder.config.vocab_size = len(tokenizer)
+    model.config.encoder_config = {**model.config.encoder_config, "vocab_size": len(tokenizer)}
+
+
 def save_checkpoint(model, tokenizer, directory: str | os.PathLike) -> Path:
     """``save_pretrained`` of model and tokenizer plus the code files and the pipeline entry.
 

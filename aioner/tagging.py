@@ -1,0 +1,308 @@
+"""aioner-tag: tag PubTator, BioC (XML/JSON), plain text and JSONL files with an AIONER model.
+
+    aioner-tag INPUT... --model CKPT --output_dir OUT [--task ALL] [--overlapping] [--html]
+    accelerate launch -m aioner.tagging INPUT... --model CKPT --output_dir OUT   # several processes/GPUs
+
+Inputs are files, folders (searched recursively) or globs. The format follows the
+extension (.pubtator/.PubTator → PubTator, .xml → BioC XML, .json → BioC JSON,
+.jsonl → JSONL of {"id", "text"}, .txt → one plain-text document), else the content.
+Outputs keep the input's format (text and JSONL give JSONL): PubTator and BioC keep the
+text byte for byte and replace the annotations with the predictions.
+
+Safe to interrupt: each input is cut into chunks of documents; every finished chunk is
+appended (and fsynced) to ``OUT/<name>.part<rank>``; a re-run skips finished chunks and
+finished files, and the output file is written to a temporary name and renamed into place
+once complete. So an interrupted run, re-run, yields every document exactly once.
+Processes started by ``accelerate launch`` share the chunks round-robin; the first
+process assembles each output.
+
+Bad inputs (unreadable, not XML, a PubTator document without its abstract line, empty)
+are reported with file and document; the run goes on and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from dataset_scripts.documents import CorpusFormatError, Document, Mention, Passage
+
+FORMATS = ("pubtator", "bioc-xml", "bioc-json", "jsonl", "text")
+EXTENSIONS = {".pubtator": "pubtator", ".xml": "bioc-xml", ".json": "bioc-json", ".jsonl": "jsonl",
+              ".txt": "text", ".bioc": "bioc-xml"}
+OUTPUT_SUFFIX = {"pubtator": ".pubtator", "bioc-xml": ".xml", "bioc-json": ".json", "jsonl": ".jsonl",
+                 "text": ".jsonl"}
+
+
+class InputError(Exception):
+    """An input that cannot be tagged; the message names the file (and document)."""
+
+
+# ----- inputs -----
+def expand_inputs(patterns: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for pat in patterns:
+        p = Path(pat)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        elif p.exists():
+            files.append(p)
+        else:
+            matched = sorted(Path(m) for m in glob.glob(pat, recursive=True) if Path(m).is_file())
+            if not matched:
+                raise InputError(f"{pat}: no such file, folder or glob match")
+            files += matched
+    return list(dict.fromkeys(files))
+
+
+def detect_format(path: Path) -> str:
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt:
+        return fmt
+    with open(path, "rb") as f:
+        head = f.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    first = head.split("\n", 1)[0]
+    if "|t|" in first:
+        return "pubtator"
+    if head.startswith("<"):
+        return "bioc-xml"
+    if head.startswith("{") and first.rstrip().endswith("}"):
+        return "jsonl"
+    if head.startswith(("{", "[")):
+        return "bioc-json"
+    return "text"
+
+
+def read_input(path: Path, fmt: str, problems: list[str]) -> list[Document]:
+    """Documents of one input. Recoverable defects go to ``problems``; fatal ones raise InputError."""
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty file, no documents")
+        if fmt == "pubtator":
+            from dataset_scripts.pubtator import read_pubtator
+
+            stream = read_pubtator(path, strict=False, on_problem=lambda e: problems.append(str(e)))
+            docs = list(stream)
+        elif fmt in ("bioc-xml", "bioc-json"):
+            from dataset_scripts.bioc_io import read_bioc
+
+            docs = list(read_bioc(path, strict=False, on_problem=lambda e: problems.append(str(e))))
+        elif fmt == "jsonl":
+            docs = []
+            with open(path, encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        rec = json.loads(line)
+                        text = rec["text"]
+                        doc_id = str(rec.get("id", n))
+                    except (json.JSONDecodeError, KeyError, TypeError) as err:
+                        raise InputError(f"{path}, line {n}: not a JSON object with a 'text' field ({err})")
+                    if not isinstance(text, str):
+                        raise InputError(f"{path}, line {n}, document {doc_id}: 'text' is not a string")
+                    docs.append(Document(doc_id, [Passage(0, text, "text")], []))
+        else:
+            text = path.read_text(encoding="utf-8")
+            docs = [Document(path.stem, [Passage(0, text, "text")], [])]
+    except CorpusFormatError as err:
+        raise InputError(str(err)) from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if not docs:
+        raise InputError(f"{path}: no documents found")
+    return docs
+
+
+# ----- outputs -----
+def write_output(docs: list[Document], entities: list[list[dict]], fmt: str, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tagged = [Document(d.id, d.passages, [Mention(e["start"], e["end"], e["text"], e["type"]) for e in ents],
+                       {k: v for k, v in d.infons.items() if k != "relations"})
+              for d, ents in zip(docs, entities)]
+    if fmt == "pubtator":
+        from dataset_scripts.pubtator import write_pubtator
+
+        write_pubtator(tagged, tmp)
+    elif fmt == "bioc-xml":
+        from dataset_scripts.bioc_io import write_bioc_xml
+
+        write_bioc_xml(tagged, tmp)
+    elif fmt == "bioc-json":
+        from dataset_scripts.bioc_io import write_bioc_json
+
+        write_bioc_json(tagged, tmp)
+    else:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for d, ents in zip(docs, entities):
+                f.write(json.dumps({"id": d.id, "text": d.text, "entities": ents}, ensure_ascii=False) + "\n")
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)  # the output appears complete or not at all
+
+
+# ----- resumable chunks -----
+def read_parts(out: Path) -> dict[int, list]:
+    """Finished chunks recorded by any process; a torn last line (a killed writer) is ignored."""
+    done = {}
+    for part in out.parent.glob(out.name + ".part*"):
+        with open(part, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                done[rec["chunk"]] = rec["entities"]
+    return done
+
+
+def append_part(out: Path, rank: int, chunk: int, entities: list) -> None:
+    with open(out.with_name(f"{out.name}.part{rank}"), "a", encoding="utf-8") as f:
+        f.write(json.dumps({"chunk": chunk, "entities": entities}, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class Tagger:
+    """The engine plus the options of a run: task, overlapping passes."""
+
+    def __init__(self, engine, task: str, overlapping: bool):
+        self.engine = engine
+        scheme = engine.scheme
+        scheme.check_task(task)
+        self.tasks = [task]
+        if overlapping:
+            # One pass per single-type task: each answers for its type alone, so nested
+            # entities of different types ("growth hormone" in "growth hormone deficiency") all come out.
+            self.tasks = [t for t, types in scheme.tasks.items() if len(types) == 1] or [task]
+
+    def tag(self, docs: list[Document]) -> list[list[dict]]:
+        texts = [d.text for d in docs]
+        passages = [[(p.offset, p.end) for p in d.passages] for d in docs]
+        merged: list[dict[tuple, dict]] = [{} for _ in docs]
+        for task in self.tasks:
+            for i, ents in enumerate(self.engine.tag(texts, task, passages)):
+                for e in ents:
+                    merged[i].setdefault((e["start"], e["end"], e["type"]), {
+                        "start": e["start"], "end": e["end"], "text": e["text"], "type": e["type"],
+                        "score": round(e["score"], 4)})
+        return [sorted(m.values(), key=lambda e: (e["start"], -e["end"])) for m in merged]
+
+
+def run(args) -> int:
+    from accelerate import PartialState
+
+    from aioner.checkpoint import load_checkpoint
+    from pipeline_aioner import AIONERTagger
+
+    state = PartialState()
+    try:
+        files = expand_inputs(args.inputs)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    model, tokenizer = load_checkpoint(args.model, device=state.device)
+    dtype = torch.bfloat16 if args.bf16 else None
+    tagger = Tagger(AIONERTagger(model, tokenizer, args.tokens_per_batch, dtype), args.task, args.overlapping)
+    failures, tagged_docs, start = 0, 0, time.time()
+    html_docs = []
+    bar = tqdm(total=None, unit="doc", desc="tagging", disable=not state.is_main_process)
+    for path in files:
+        fmt = args.format or detect_format(path)
+        out = out_dir / (path.stem + OUTPUT_SUFFIX[fmt])
+        if out.exists() and not args.html:
+            continue  # finished by an earlier run
+        problems: list[str] = []
+        try:
+            docs = read_input(path, fmt, problems)
+        except InputError as err:
+            if state.is_main_process:
+                print(f"error: {err}", file=sys.stderr)
+            failures += 1
+            continue
+        for p in problems:
+            if state.is_main_process:
+                print(f"warning: {p}", file=sys.stderr)
+        failures += bool(problems)
+        if out.exists():  # --html on a finished output: read the predictions back
+            done = None
+        else:
+            n_chunks = (len(docs) + args.chunk_docs - 1) // args.chunk_docs
+            done = read_parts(out)
+            for k in range(n_chunks):
+                if k in done or k % state.num_processes != state.process_index:
+                    continue
+                chunk = docs[k * args.chunk_docs:(k + 1) * args.chunk_docs]
+                ents = tagger.tag(chunk)
+                append_part(out, state.process_index, k, ents)
+                bar.update(len(chunk) * state.num_processes)
+                tagged_docs += len(chunk)
+            state.wait_for_everyone()
+            if state.is_main_process:
+                done = read_parts(out)
+                entities = [e for k in range(n_chunks) for e in done[k]]
+                write_output(docs, entities, fmt, out)
+                for part in out.parent.glob(out.name + ".part*"):
+                    part.unlink()
+            state.wait_for_everyone()
+        if args.html and state.is_main_process:
+            html_docs += _read_back(out, fmt)
+    bar.close()
+    if args.html and state.is_main_process:
+        from aioner.html_view import render_html
+
+        Path(args.html).write_text(render_html(html_docs), encoding="utf-8")
+        print(f"HTML view: {args.html}")
+    if state.is_main_process:
+        seconds = time.time() - start
+        print(f"tagged {tagged_docs * state.num_processes} documents from {len(files)} input(s) in {seconds:.1f} s"
+              + (f"; {failures} input(s) had problems" if failures else ""))
+    return 1 if failures else 0
+
+
+def _read_back(out: Path, fmt: str) -> list[tuple[str, str, list[dict]]]:
+    """(id, text, entities) of a finished output, for the HTML view."""
+    if fmt in ("jsonl", "text"):
+        with open(out, encoding="utf-8") as f:
+            return [(r["id"], r["text"], r["entities"]) for r in map(json.loads, f)]
+    docs = read_input(out, fmt, [])
+    return [(d.id, d.text, [{"start": m.start, "end": m.end, "type": m.type, "text": m.text} for m in d.mentions])
+            for d in docs]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="aioner-tag", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("inputs", nargs="+", help="files, folders or globs")
+    ap.add_argument("--model", required=True, help="checkpoint folder or Hub id")
+    ap.add_argument("--output_dir", required=True)
+    ap.add_argument("--task", default="ALL", help="ALL or one entity type the model knows")
+    ap.add_argument("--format", choices=FORMATS, help="input format (default: from extension or content)")
+    ap.add_argument("--overlapping", action="store_true", help="one pass per type: nested entities of other types")
+    ap.add_argument("--html", help="also write a self-contained HTML view of the tagged documents here")
+    ap.add_argument("--tokens_per_batch", type=int, default=8192)
+    ap.add_argument("--chunk_docs", type=int, default=256, help="documents per resumable chunk")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU, or CPUs with native bf16)")
+    args = ap.parse_args(argv)
+    try:
+        return run(args)
+    except ValueError as err:  # unknown task and other usage errors
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

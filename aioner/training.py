@@ -1,0 +1,294 @@
+"""The training loop: Accelerate (DDP, mixed precision, accumulation), early stopping, resumable state.
+
+Layout of an output folder:
+
+    OUT/                    the best model by dev F1: loads with trust_remote_code, pipeline()
+    OUT/README.md           its model card (written at the end, with test scores)
+    OUT/train_state/        accelerate save_state folders (rotated), progress.json inside each
+    OUT/runs/               TensorBoard logs
+    OUT/training_args.json  the arguments of the run (a second run with other args is refused)
+    OUT/train_log.jsonl     one line per evaluation
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from aioner_scheme import spans_from_labels
+
+from .checkpoint import save_checkpoint
+from .evaluation import prf
+from .features import LengthGroupedBatches, collate, encode_rows, window_budget
+from .recipes import Data
+
+# A small general-domain encoder needs a higher learning rate than the paper's 5e-6 for PubMedBERT.
+ENCODER_LEARNING_RATES = {"embedded:all-MiniLM-L6-v2": 1e-4}
+DEFAULT_LEARNING_RATE = 5e-5
+
+
+class RunDirectoryError(RuntimeError):
+    """The output folder holds another run (or something else): nothing is overwritten."""
+
+
+@dataclass
+class TrainArgs:
+    output_dir: str
+    epochs: int = 20
+    patience: int = 5
+    batch_size: int = 32
+    learning_rate: float | None = None  # None: per-encoder default
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    max_steps: int = 0  # stop after this many optimizer steps (0: no limit)
+    save_steps: int = 0  # also save state every N optimizer steps (0: once per epoch)
+    keep_states: int = 1
+    eval_batch_tokens: int = 16384
+    seed: int = 0
+    mixed_precision: str | None = None  # None: from `accelerate launch`/config; "bf16", "fp16", "no"
+    resume_from_checkpoint: str | None = None  # a train_state folder, or "latest"
+    extra: dict = field(default_factory=dict)  # recipe, encoder, corpora...: recorded, checked on resume
+
+
+def default_learning_rate(encoder: str | None) -> float:
+    from .checkpoint import DEFAULT_ENCODER
+
+    return ENCODER_LEARNING_RATES.get(encoder or DEFAULT_ENCODER, DEFAULT_LEARNING_RATE)
+
+
+def check_output_dir(out: Path, args: TrainArgs) -> None:
+    """Refuse a folder holding another run; accept the same run when resuming."""
+    # runs/ (TensorBoard) and stage1/ (GERBERA's first stage) may precede this stage's files.
+    if not out.exists() or not [p for p in out.iterdir() if p.name not in ("runs", "stage1")]:
+        return
+    recorded = out / "training_args.json"
+    if not recorded.exists():
+        raise RunDirectoryError(f"output dir {out} is not empty and holds no training run: choose another folder")
+    if not args.resume_from_checkpoint:
+        raise RunDirectoryError(
+            f"output dir {out} already holds a training run; pass --resume_from_checkpoint latest to continue it, "
+            "or choose another folder (nothing was overwritten)")
+    before = json.loads(recorded.read_text())
+    if before.get("extra") != args.extra:
+        raise RunDirectoryError(f"output dir {out} holds a run with other settings ({before.get('extra')}); "
+                                f"this run asks for {args.extra}")
+
+
+def latest_state(out: Path) -> Path | None:
+    states = sorted((out / "train_state").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    states = [s for s in states if (s / "progress.json").exists()]  # a state without progress is half written
+    return states[-1] if states else None
+
+
+@torch.inference_mode()
+def evaluate_features(model, features, scheme, batch_tokens: int, device) -> dict:
+    """Strict entity-level P/R/F1 on word spans of pre-tokenized rows (dev evaluation)."""
+    model.eval()
+    gold, pred = set(), set()
+    by_task: dict[str, list] = {}
+    for f in features:
+        by_task.setdefault(f.task, []).append(f)
+    for task, feats in by_task.items():
+        allowed = scheme.allowed_label_ids(task)
+        feats = sorted(feats, key=lambda f: len(f.input_ids))
+        i = 0
+        while i < len(feats):
+            n = max(1, batch_tokens // len(feats[min(i + 1, len(feats) - 1)].input_ids))
+            batch = feats[i:i + n]
+            i += n
+            inputs = collate(batch, pad_id=0)
+            word_mask = inputs["labels"] != -100
+            logits, _ = model.emissions(inputs["input_ids"].to(device), inputs["attention_mask"].to(device))
+            paths = model.decode_emissions(logits, word_mask.to(device), allowed)
+            for f, path, labels, mask in zip(batch, paths, inputs["labels"], word_mask):
+                gold_ids = labels[mask].tolist()
+                for kind, ids in (("gold", gold_ids), ("pred", path)):
+                    for s in spans_from_labels([scheme.labels[j] for j in ids]):
+                        (gold if kind == "gold" else pred).add(
+                            (f.row, f.word_offset + s.start, f.word_offset + s.end, s.type))
+    tp = len(gold & pred)
+    per_type = {}
+    for t in sorted({e[3] for e in gold | pred}):
+        g = {e for e in gold if e[3] == t}
+        p = {e for e in pred if e[3] == t}
+        per_type[t] = prf(len(g & p), len(p), len(g))
+    return {"overall": prf(tp, len(pred), len(gold)), "per_type": per_type}
+
+
+def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator | None = None) -> dict:
+    """Train ``model`` on ``data``; the best model by dev F1 ends up saved in ``args.output_dir``."""
+    out = Path(args.output_dir)
+    accelerator = accelerator or Accelerator(
+        gradient_accumulation_steps=args.grad_accum, log_with="tensorboard", project_dir=str(out / "runs"),
+        mixed_precision=args.mixed_precision)
+    if accelerator.is_main_process:
+        check_output_dir(out, args)
+    accelerator.wait_for_everyone()
+    out.mkdir(parents=True, exist_ok=True)
+    set_seed(args.seed)
+
+    scheme = data.scheme
+    budget = window_budget(tokenizer, model.config.window_length, model.encoder.config)
+    train_feats = encode_rows(data.train, data.train_labels, tokenizer, scheme, budget)
+    dev_feats = encode_rows(data.dev, data.dev_labels, tokenizer, scheme, budget) if data.dev else []
+    if not train_feats:
+        raise ValueError(f"no training sentences for {data.description}")
+    sampler = LengthGroupedBatches([len(f.input_ids) for f in train_feats], args.batch_size, args.seed)
+    pad_id = tokenizer.pad_token_id or 0
+    loader = DataLoader(train_feats, batch_sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
+
+    lr = args.learning_rate if args.learning_rate is not None else default_learning_rate(args.extra.get("encoder"))
+    head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    no_decay = [p for n, p in model.encoder.named_parameters() if "bias" in n or "LayerNorm" in n or "norm" in n]
+    decay = [p for n, p in model.encoder.named_parameters() if not ("bias" in n or "LayerNorm" in n or "norm" in n)]
+    optimizer = torch.optim.AdamW([
+        {"params": decay, "lr": lr, "weight_decay": args.weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        {"params": head, "lr": args.head_learning_rate, "weight_decay": 0.0},
+    ])
+    steps_per_epoch = math.ceil(math.ceil(len(loader) / accelerator.num_processes) / args.grad_accum)
+    total_steps = steps_per_epoch * args.epochs
+    if args.max_steps:
+        total_steps = min(total_steps, args.max_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+
+    progress = {"epoch": 0, "batches_done": 0, "global_step": 0, "best_f1": -1.0, "bad_epochs": 0,
+                "history": [], "train_tokens": 0, "train_seconds": 0.0}
+    resume = args.resume_from_checkpoint
+    if resume:
+        state = latest_state(out) if resume == "latest" else Path(resume)
+        if state is None:
+            accelerator.print(f"no saved state in {out / 'train_state'}: starting from scratch")
+        else:
+            accelerator.load_state(str(state))
+            progress = json.loads((state / "progress.json").read_text())
+            accelerator.print(f"resumed from {state}: epoch {progress['epoch']}, "
+                              f"{progress['batches_done']} batches into it, step {progress['global_step']}")
+    if accelerator.is_main_process:
+        (out / "training_args.json").write_text(json.dumps(asdict(args), indent=1))
+    accelerator.init_trackers("aioner", config={k: v for k, v in asdict(args).items()
+                                                if isinstance(v, (int, float, str, bool))})
+
+    def save_state():
+        state = out / "train_state" / f"step_{progress['global_step']}"
+        accelerator.save_state(str(state))
+        if accelerator.is_main_process:
+            # progress.json last: a state folder without it is incomplete and never resumed from.
+            tmp = state / "progress.json.tmp"
+            tmp.write_text(json.dumps(progress))
+            os.replace(tmp, state / "progress.json")
+            states = sorted((out / "train_state").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+            for old in states[:-args.keep_states]:
+                shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+    stop = False
+    device = accelerator.device
+    while progress["epoch"] < args.epochs and not stop:
+        epoch = progress["epoch"]
+        sampler.set_epoch(epoch)
+        model.train()
+        batches = loader
+        if progress["batches_done"]:
+            batches = accelerator.skip_first_batches(loader, progress["batches_done"])
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not accelerator.is_local_main_process,
+                   initial=progress["batches_done"], total=len(loader))
+        t0, tokens = time.time(), 0
+        for batch in bar:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+            progress["batches_done"] += 1
+            if accelerator.sync_gradients:
+                progress["global_step"] += 1
+                if progress["global_step"] % 10 == 0:
+                    accelerator.log({"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]},
+                                    step=progress["global_step"])
+                bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(time.time() - t0, 1e-9):.0f}")
+                if args.save_steps and progress["global_step"] % args.save_steps == 0:
+                    save_state()
+                if args.max_steps and progress["global_step"] >= args.max_steps:
+                    stop = True
+                    break
+        progress["train_tokens"] += tokens
+        progress["train_seconds"] += time.time() - t0
+        # ----- end of epoch: dev evaluation on the main process, decision shared with all -----
+        improved = [False]
+        if accelerator.is_main_process:
+            unwrapped = accelerator.unwrap_model(model)
+            if dev_feats:
+                dev = evaluate_features(unwrapped, dev_feats, scheme, args.eval_batch_tokens, device)
+                f1 = dev["overall"]["f1"]
+            else:
+                dev, f1 = None, progress["epoch"]  # no dev set: the latest epoch is the best
+            improved[0] = f1 > progress["best_f1"]
+            record = {"epoch": epoch + 1, "step": progress["global_step"], "dev_f1": f1 if dev else None,
+                      "train_tokens_per_s": tokens / max(time.time() - t0, 1e-9)}
+            progress["history"].append(record)
+            with open(out / "train_log.jsonl", "a") as log:
+                log.write(json.dumps(record) + "\n")
+            if dev:
+                accelerator.print(f"epoch {epoch + 1}: dev F1 {100 * f1:.2f} (best {100 * max(f1, progress['best_f1']):.2f})")
+                accelerator.log({"dev/f1": f1}, step=progress["global_step"])
+            if improved[0]:
+                progress["best_f1"], progress["bad_epochs"] = f1, 0
+                save_best(unwrapped, tokenizer, out)
+            else:
+                progress["bad_epochs"] += 1
+        improved = broadcast_object_list(improved)
+        shared = broadcast_object_list([progress])
+        progress.update(shared[0])
+        progress["epoch"] += 1
+        progress["batches_done"] = 0
+        save_state()
+        if progress["bad_epochs"] >= args.patience:
+            accelerator.print(f"early stop: no dev improvement in {args.patience} epochs")
+            break
+    check_replicas_agree(accelerator, model)
+    accelerator.end_training()
+    return progress
+
+
+def check_replicas_agree(accelerator: Accelerator, model) -> None:
+    """With several processes, every rank must end with the same weights (gradients were synchronised)."""
+    if accelerator.num_processes < 2:
+        return
+    with torch.no_grad():
+        total = torch.stack([p.detach().float().sum() for p in accelerator.unwrap_model(model).parameters()]).sum()
+    sums = accelerator.gather(total.reshape(1).to(accelerator.device)).tolist()
+    if max(sums) - min(sums) > 1e-3 * max(1.0, abs(sums[0])):
+        raise RuntimeError(f"model replicas diverged across ranks: parameter sums {sums}")
+    accelerator.print(f"gradients synchronised: parameter sums equal on {len(sums)} ranks ({sums[0]:.6f})")
+
+
+def save_best(model, tokenizer, out: Path) -> None:
+    """Write the checkpoint to a scratch folder, then move each file into place (never half a model)."""
+    scratch = out / ".best.tmp"
+    shutil.rmtree(scratch, ignore_errors=True)
+    save_checkpoint(model, tokenizer, scratch)
+    for f in scratch.iterdir():
+        os.replace(f, out / f.name)
+    scratch.rmdir()

@@ -1,0 +1,180 @@
+"""aioner-tag: formats in and out, exact offsets, overlapping types, resume after kill -9, bad inputs, HTML."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, corpus_file, tiny_tagger
+
+TAG = [sys.executable, "-m", "aioner.tagging"]
+
+
+@pytest.fixture(scope="session")
+def gene_checkpoint(tmp_path_factory):
+    """Tiny model whose head calls every word B-Gene in the Gene task and B-Disease in the Disease task."""
+    from aioner.checkpoint import save_checkpoint
+
+    model, tokenizer = tiny_tagger()
+    with torch.no_grad():
+        model.classifier.bias.fill_(-100.0)
+        for label in ("B-Gene", "B-Disease"):
+            model.classifier.bias[model.config.label2id[label]] = 100.0
+    return save_checkpoint(model, tokenizer, tmp_path_factory.mktemp("gene-ckpt"))
+
+
+def biored_head(tmp_path, n):
+    text = corpus_file("pubtator", "BioRED_Test.PubTator").read_text(encoding="utf-8")
+    blocks = [b for b in text.split("\n\n") if b.strip()][:n]
+    path = tmp_path / "in" / "biored.pubtator"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return path
+
+
+def tag(*args, check=True):
+    res = subprocess.run(TAG + [str(a) for a in args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    if check and res.returncode != 0:
+        raise AssertionError(res.stderr[-4000:])
+    return res
+
+
+def test_pubtator_in_pubtator_out_keeps_text_and_offsets(gene_checkpoint, tmp_path):
+    from dataset_scripts.pubtator import read_pubtator
+
+    src = biored_head(tmp_path, 10)
+    tag(src, "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--task", "Gene")
+    out = tmp_path / "out" / "biored.pubtator"
+    gold, pred = list(read_pubtator(src)), list(read_pubtator(out))  # strict: every mention must match its text
+    assert [d.id for d in pred] == [d.id for d in gold]
+    for g, p in zip(gold, pred):
+        assert [x.text for x in p.passages] == [x.text for x in g.passages]  # byte for byte
+        assert p.mentions and {m.type for m in p.mentions} == {"Gene"}
+        assert all(p.text[m.start:m.end] == m.text for m in p.mentions)
+    assert not list((tmp_path / "out").glob("*.part*")) and not list((tmp_path / "out").glob("*.tmp"))
+
+
+def test_bioc_xml_and_json_round_trip_with_passage_offsets(gene_checkpoint, tmp_path):
+    from dataset_scripts.bioc_io import read_bioc, write_bioc_json, write_bioc_xml
+    from dataset_scripts.pubtator import read_pubtator
+
+    docs = list(read_pubtator(biored_head(tmp_path, 5)))
+    for d in docs:
+        d.passages[1].kind = "abstract"
+    (tmp_path / "bioc").mkdir()
+    write_bioc_xml(docs, tmp_path / "bioc" / "a.xml")
+    write_bioc_json(docs, tmp_path / "bioc" / "b.json")
+    tag(tmp_path / "bioc", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--task", "Gene")
+    for name in ("a.xml", "b.json"):
+        pred = list(read_bioc(tmp_path / "out" / name))  # strict: annotation text must equal the passage text
+        assert [p.text for d in pred for p in d.passages] == [p.text for d in docs for p in d.passages]
+        assert all(m.text for d in pred for m in d.mentions)
+        assert any(m.start > d.passages[1].offset for d in pred for m in d.mentions)  # abstract passage tagged
+
+
+def test_text_and_jsonl_give_jsonl_with_exact_offsets(gene_checkpoint, tmp_path):
+    (tmp_path / "in").mkdir()
+    text = "Naïve T cells express IL‐2 😀 and β-catenin.\nSecond line\twith a tab."
+    (tmp_path / "in" / "note.txt").write_text(text, encoding="utf-8")
+    with open(tmp_path / "in" / "docs.jsonl", "w", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "d1", "text": "BRCA1 and TP53."}) + "\n" + json.dumps({"id": "d2", "text": ""}) + "\n")
+    tag(tmp_path / "in", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--task", "Gene")
+    recs = [json.loads(l) for f in ("note.jsonl", "docs.jsonl") for l in open(tmp_path / "out" / f, encoding="utf-8")]
+    assert recs[0]["text"] == text and [r["id"] for r in recs[1:]] == ["d1", "d2"]
+    for r in recs:
+        assert all(r["text"][e["start"]:e["end"]] == e["text"] for e in r["entities"])
+    assert recs[2]["entities"] == []
+    assert "😀" in {e["text"] for e in recs[0]["entities"]}
+
+
+def test_overlapping_returns_every_types_entities(gene_checkpoint, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.txt").write_text("growth hormone deficiency", encoding="utf-8")
+    tag(tmp_path / "in", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--overlapping")
+    ents = json.loads(open(tmp_path / "out" / "x.jsonl").readline())["entities"]
+    assert {(e["text"], e["type"]) for e in ents} >= {("growth", "Gene"), ("growth", "Disease")}
+
+
+def test_overlapping_merges_nested_entities_of_two_types():
+    """The per-type passes are merged without losing a nested entity (a constructed engine)."""
+    from aioner.tagging import Tagger
+    from aioner_scheme import AIOScheme
+    from dataset_scripts.documents import Document, Passage
+
+    text = "growth hormone deficiency"
+
+    class Engine:
+        scheme = AIOScheme()
+
+        def tag(self, texts, task, passages):
+            found = {"Gene": [(0, 14, "Gene")], "Disease": [(0, 25, "Disease")]}.get(task, [])
+            return [[{"start": s, "end": e, "type": t, "text": text[s:e], "score": 1.0} for s, e, t in found]]
+
+    ents = Tagger(Engine(), "ALL", overlapping=True).tag([Document("d", [Passage(0, text)], [])])[0]
+    assert [(e["text"], e["type"]) for e in ents] == [("growth hormone deficiency", "Disease"),
+                                                      ("growth hormone", "Gene")]
+    assert Tagger(Engine(), "ALL", overlapping=False).tag([Document("d", [Passage(0, text)], [])])[0] == []
+
+
+def test_killed_run_resumes_with_every_document_exactly_once(gene_checkpoint, tmp_path):
+    from dataset_scripts.pubtator import read_pubtator
+
+    src = corpus_file("pubtator", "BC5CDR_Test.PubTator")  # 500 documents
+    out_dir = tmp_path / "out"
+    args = TAG + [str(src), "--model", str(gene_checkpoint), "--output_dir", str(out_dir), "--task", "Gene",
+                  "--chunk_docs", "25"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    part = out_dir / "BC5CDR_Test.pubtator.part0"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not part.exists() or part.read_text().count("\n") < 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out_dir / "BC5CDR_Test.pubtator").exists(), "killed too late: output already complete"
+    done_before = part.read_text().count("\n")
+    assert 2 <= done_before < 20
+    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ids = [d.id for d in read_pubtator(out_dir / "BC5CDR_Test.pubtator")]
+    assert ids == [d.id for d in read_pubtator(src)] and len(ids) == 500
+    assert not list(out_dir.glob("*.part*"))
+    # A third run finds the output finished and tags nothing.
+    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert "tagged 0 documents" in res.stdout
+
+
+def test_bad_inputs_are_named_and_the_run_goes_on(gene_checkpoint, tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "empty.pubtator").write_text("")
+    (inp / "broken.xml").write_text("this is not XML at all")
+    (inp / "noabs.pubtator").write_text("123|t|A title\n123\t0\t1\tA\tGene\n\n456|t|Other\n456|a|Fine text.\n\n")
+    os.symlink(tmp_path / "missing-target", inp / "gone.txt")
+    (inp / "good.txt").write_text("BRCA1 is a gene.")
+    res = tag(inp, "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--task", "Gene", check=False)
+    assert res.returncode == 1
+    err = res.stderr
+    assert "empty.pubtator: empty file" in err
+    assert "broken.xml" in err
+    assert "noabs.pubtator" in err and "document 123" in err
+    assert "gone.txt" in err
+    assert (tmp_path / "out" / "good.jsonl").exists() and (tmp_path / "out" / "noabs.pubtator").exists()
+    res = tag(inp / "good.txt", "--model", gene_checkpoint, "--output_dir", tmp_path / "o2", "--task", "Protein",
+              check=False)
+    assert res.returncode == 2 and "unknown task 'Protein'" in res.stderr
+
+
+def test_html_view(gene_checkpoint, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("BRCA1 <b>causes</b> cancer & more.")
+    tag(tmp_path / "in", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--overlapping",
+        "--html", tmp_path / "view.html")
+    page = (tmp_path / "view.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<mark" in page and "Disease" in page
+    assert "&lt;b&gt;" in page and "<b>" not in page  # input text is escaped

@@ -1,0 +1,169 @@
+"""train.py recipes on tiny data with a tiny random encoder: what each recipe must do, resume, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO
+
+TRAIN = [sys.executable, str(REPO / "train.py")]
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    """A 2-layer, 32-wide random BERT saved like a Hub encoder, with the embedded tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from aioner.checkpoint import resolve_encoder
+
+    path = tmp_path_factory.mktemp("tiny-encoder")
+    torch.manual_seed(0)
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+              ).save_pretrained(path)
+    AutoTokenizer.from_pretrained(resolve_encoder(None)).save_pretrained(path)
+    return str(path)
+
+
+def train(*args, check=True, timeout=900):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    out = subprocess.run(TRAIN + [str(a) for a in args], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=timeout)
+    if check and out.returncode != 0:
+        raise AssertionError(f"train.py failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def single_run(tiny_encoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "single"
+    train("--recipe", "single", "--corpora", "BioRED", "--sample", 12, "--epochs", 2, "--encoder", tiny_encoder,
+          "--batch_size", 16, "--output_dir", out)
+    return out
+
+
+def test_single_recipe_trains_saves_scores_and_writes_a_card(single_run):
+    files = {p.name for p in single_run.iterdir()}
+    assert {"model.safetensors", "modeling_aioner.py", "pipeline_aioner.py", "README.md", "results.json"} <= files
+    results = json.loads((single_run / "results.json").read_text())
+    assert results["test"][0]["corpus"] == "BioRED" and results["test"][0]["documents"] == 100
+    assert len(results["history"]) == 2
+    card = (single_run / "README.md").read_text()
+    assert "model-index:" in card and "BioRED" in card and "--recipe single" in card
+    assert len(list((single_run / "train_state").glob("step_*"))) == 1  # rotated, one kept
+    assert list((single_run / "runs").rglob("events.out.tfevents*"))  # TensorBoard
+
+
+def test_checkpoint_loads_in_a_fresh_pipeline(single_run):
+    from conftest import run_python
+
+    out = run_python(f"""
+from transformers import pipeline
+p = pipeline("token-classification", model={str(single_run)!r}, trust_remote_code=True)
+text = "Mutations in BRCA1 cause breast cancer."
+print(all(text[e["start"]:e["end"]] == e["text"] for e in p(text)))
+""")
+    assert out.strip().endswith("True")
+
+
+def test_finetune_keeps_encoder_and_reinitialises_the_output_layer(single_run, tmp_path):
+    from aioner.checkpoint import load_checkpoint
+
+    base, _ = load_checkpoint(str(single_run))
+    out = tmp_path / "ft"
+    train("--recipe", "finetune", "--init_from", single_run, "--corpora", "AnEM", "--sample", 30,
+          "--epochs", 1, "--max_steps", 1, "--learning_rate", 0.0, "--head_learning_rate", 0.0,
+          "--eval_test", "--output_dir", out)
+    tuned, tok = load_checkpoint(str(out))
+    assert tuned.config.scheme.tasks == {"AnEM": ["Cell", "Multi-tissue_structure", "Pathological_formation",
+                                                   "Organ", "Organism_substance", "Tissue", "Cellular_component",
+                                                   "Organism_subdivision", "Anatomical_system",
+                                                   "Immaterial_anatomical_entity",
+                                                   "Developing_anatomical_structure"]}
+    assert tok.convert_tokens_to_ids("<AnEM>") != tok.unk_token_id
+    old, new = base.state_dict(), tuned.state_dict()
+    for name, value in old.items():
+        if name.startswith("encoder.") and "word_embeddings" not in name or name.startswith("fc."):
+            torch.testing.assert_close(new[name], value, msg=name)  # lr 0: kept exactly
+    emb = "encoder.embeddings.word_embeddings.weight"
+    torch.testing.assert_close(new[emb][: old[emb].shape[0]], old[emb])  # old rows kept, new tag rows added
+    assert new["classifier.weight"].shape[0] == 23 != old["classifier.weight"].shape[0]
+    assert "crf.transitions" in new and new["crf.transitions"].shape == (23, 23)
+
+
+def test_gerbera_runs_both_stages_and_ends_with_target_labels_only(tiny_encoder, tmp_path):
+    out = tmp_path / "gerbera"
+    res = train("--recipe", "gerbera", "--corpora", "NCBI-Disease", "--general", "CoNLL-2003",
+                "--general_sample", 60, "--sample", 10, "--epochs", 1, "--encoder", tiny_encoder,
+                "--eval_test", "--output_dir", out)
+    assert "GERBERA stage 1" in res.stdout and "stage 2" in res.stdout
+    stage1 = json.loads((out / "stage1" / "config.json").read_text())
+    final = json.loads((out / "config.json").read_text())
+    assert "B-PER" in stage1["label2id"] and "O-CoNLL2003" in stage1["label2id"]
+    assert "B-PER" not in final["label2id"] and "B-Disease" in final["label2id"]
+
+
+def test_merged_recipe_adds_the_new_types_to_the_aio_labels(tiny_encoder, tmp_path):
+    out = tmp_path / "merged"
+    train("--recipe", "merged", "--corpora", "AnatEM", "--sample", 3, "--epochs", 1, "--max_steps", 2,
+          "--encoder", tiny_encoder, "--eval_test", "--output_dir", out)
+    labels = json.loads((out / "config.json").read_text())["label2id"]
+    assert {"B-Gene", "O-ALL", "B-Anatomy", "O-AnatEM"} <= set(labels) and len(labels) == 22
+
+
+def test_kill_9_then_resume_continues_from_the_saved_step(tiny_encoder, tmp_path):
+    out = tmp_path / "resume"
+    args = TRAIN + ["--recipe", "single", "--corpora", "BioRED", "--sample", 40, "--epochs", 2,
+                    "--batch_size", 8, "--save_steps", 3, "--encoder", tiny_encoder, "--eval_test",
+                    "--output_dir", str(out)]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and not list((out / "train_state").glob("step_*/progress.json")):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = [json.loads(p.read_text()) for p in (out / "train_state").glob("step_*/progress.json")]
+    assert saved, "no state was saved before the kill"
+    step = max(s["global_step"] for s in saved)
+    assert step < 2 * 40  # killed mid-run
+    res = train(*args[2:-2], "--output_dir", out, "--resume_from_checkpoint", "latest")
+    assert f"resumed from" in res.stdout and f"step {step}" in res.stdout
+    final = json.loads(max((out / "train_state").glob("step_*/progress.json"),
+                           key=lambda p: int(p.parent.name.split("_")[1])).read_text())
+    assert final["epoch"] == 2 and final["global_step"] > step
+    assert (out / "model.safetensors").exists()
+
+
+def test_bad_inputs_are_clear_and_overwrite_nothing(single_run, tmp_path):
+    res = train("--recipe", "single", "--corpora", "NoSuchCorpus", "--output_dir", tmp_path / "x", check=False)
+    assert res.returncode != 0 and "unknown corpus 'NoSuchCorpus'" in res.stderr
+    before = (single_run / "model.safetensors").stat().st_mtime_ns
+    res = train("--recipe", "single", "--corpora", "BioRED", "--sample", 2, "--output_dir", single_run, check=False)
+    assert res.returncode != 0 and "already holds a training run" in res.stderr
+    assert (single_run / "model.safetensors").stat().st_mtime_ns == before
+    res = train("--recipe", "finetune", "--init_from", single_run, "--corpora", "BioRED",
+                "--output_dir", tmp_path / "y", check=False)
+    assert res.returncode != 0 and "already has the types" in res.stderr
+    res = train("--recipe", "finetune", "--corpora", "AnEM", "--output_dir", tmp_path / "z", check=False)
+    assert res.returncode != 0 and "needs --init_from" in res.stderr
+
+
+def test_two_processes_synchronise_gradients(tiny_encoder, tmp_path):
+    """Two real ranks (gloo on CPU) via torchrun; both end with identical weights and the result loads."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           str(REPO / "train.py"), "--recipe", "single", "--corpora", "BioRED", "--sample", 8, "--epochs", 1,
+           "--batch_size", 8, "--encoder", tiny_encoder, "--eval_test", "--output_dir", str(out)]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "parameter sums equal on 2 ranks" in res.stdout + res.stderr
+    from aioner.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(str(out))
+    assert model.config.num_labels == 19
