@@ -6,7 +6,23 @@ registry does not know is an error), the declared corpus fixes are applied
 nested mentions of the task keep the longest span, and the text is split into
 sentences and words with a forced word boundary at every mention boundary and no
 sentence boundary inside a mention. Every count that explains a difference
-between the file and the dataset goes into a ``SplitReport``.
+between the file and the dataset goes into a ``SplitReport``: for a PubTator split,
+``mentions + sum(ignored_types) + overlap_dropped + duplicates_merged`` plus the
+reader problems about annotation lines equals the annotation lines of its documents
+(``representable`` of those ``mentions`` are in the rows; all of them on these corpora).
+
+Reader problems (strict=False, the default: a mention line whose text does not match
+the document, offsets outside it, a non-numeric offset, a truncated line, lines with no
+title line before them) are counted in the report of the split their document goes
+to, and the offending line is left out. ``strict=True`` raises them instead. A file
+in another encoding and a raw type the registry does not know always raise, naming
+file, line and document.
+
+Row ids: ``document_id`` is the file's document id (the PMID), except where a file
+repeats an id (NLM-Chem has one block per passage, each with offsets from 0;
+NCBIdisease_TrainDev holds PMID 8528200 twice): each block is then its own document
+``PMID#k`` (k: 1-based occurrence in the file), so that the offsets of one
+``document_id`` never collide and ``id`` (corpus:document_id:offset) is unique.
 """
 
 from __future__ import annotations
@@ -26,6 +42,11 @@ from .conll import ConllSentence, iob_spans, read_conll
 from .corpora import Corpus, fetch, get_corpus
 from .documents import CorpusFormatError, Document, Mention, Passage
 from .pubtator import read_pubtator
+
+# Document.infons keys set by read_documents (PubTator): the reader problems found inside
+# the document, and its document_id in the rows when the file repeats its id.
+PROBLEMS_KEY = "reader_problems"
+DATASET_ID_KEY = "dataset_id"
 
 _CELL_SUFFIX = re.compile(r"[\s-]+cells?$", re.IGNORECASE)
 DEV_SHARE = 10  # one document in ten goes to dev when a corpus has no dev file
@@ -72,8 +93,9 @@ def task_mentions(doc: Document, corpus: Corpus, report: SplitReport, source: st
     for m in doc.mentions:
         if m.type not in corpus.types:
             raise CorpusFormatError(
-                f"unknown raw type {m.type!r} for corpus {corpus.name} (known: {sorted(corpus.types)})",
-                path=source, doc_id=doc.id)
+                f"unknown raw type {m.type!r} for corpus {corpus.name} (known: {sorted(corpus.types)}); "
+                "add it to the corpus' types in dataset_scripts/corpora.py",
+                path=source, line=m.line, doc_id=doc.id)
         aio_type = corpus.types[m.type]
         if aio_type is None:
             report.ignored_types[m.type] += 1
@@ -101,6 +123,7 @@ def document_rows(doc: Document, mentions: list[Mention], corpus: Corpus, scheme
                   report: SplitReport) -> list[dict]:
     """One row per sentence: words, their character spans and AIO labels."""
     text = doc.text
+    doc_id = dataset_id(doc)
     cuts = sorted({p for m in mentions for p in (m.start, m.end)})
     spans = [(m.start, m.end) for m in mentions]
     sentences = []
@@ -116,7 +139,7 @@ def document_rows(doc: Document, mentions: list[Mention], corpus: Corpus, scheme
         first = next((i for i, w in enumerate(words) if w[0] == m.start), None)
         last = next((i for i, w in enumerate(words) if w[1] == m.end), None)
         if first is None or last is None or last < first:
-            report.not_representable.append(f"{doc.id} {m.start}-{m.end} {m.type} {m.text!r}")
+            report.not_representable.append(f"{doc_id} {m.start}-{m.end} {m.type} {m.text!r}")
             continue
         per_sentence[k].append(Span(first, last + 1, m.type))
         report.representable += 1
@@ -124,7 +147,7 @@ def document_rows(doc: Document, mentions: list[Mention], corpus: Corpus, scheme
     for k, (words, ents) in enumerate(zip(sentences, per_sentence)):
         start, end = words[0][0], words[-1][1]
         rows.append({
-            "id": f"{corpus.name}:{doc.id}:{start}", "document_id": doc.id, "corpus": corpus.name,
+            "id": f"{corpus.name}:{doc_id}:{start}", "document_id": doc_id, "corpus": corpus.name,
             "task": corpus.task, "text": text[start:end], "offset": start,
             "tokens": [text[a:b] for a, b in words], "token_spans": [[a, b] for a, b in words],
             "labels": scheme.encode(len(words), ents, corpus.task),
@@ -166,44 +189,95 @@ def conll_rows(sentences: Iterable[ConllSentence], corpus: Corpus, split: str, s
 
 # ----- whole splits -----
 def in_dev(corpus: str, doc_id: str) -> bool:
-    """The fixed hold-out of corpora without a dev file (stable across runs and machines)."""
+    """The fixed hold-out of corpora without a dev file (stable across runs and machines).
+
+    ``corpus`` is the hold-out key; the conversion passes the training file's relative
+    path, so that corpora read from one file (BC5CDR's Disease and Chemical tasks) hold
+    out the same documents and the merged set never trains on a dev document's text.
+    """
     return int(hashlib.md5(f"{corpus}:{doc_id}".encode()).hexdigest(), 16) % DEV_SHARE == 0
 
 
-def read_documents(corpus: Corpus, split: str, report: SplitReport) -> tuple[list[Document], str]:
-    source_split = "train" if corpus.dev_from_train and split in ("train", "dev") else split
+def dataset_id(doc: Document) -> str:
+    """The document's ``document_id`` in the rows (``PMID#k`` where the file repeats the id)."""
+    return doc.infons.get(DATASET_ID_KEY, doc.id)
+
+
+def _source_split(corpus: Corpus, split: str) -> str:
+    return "train" if corpus.dev_from_train and split in ("train", "dev") else split
+
+
+def _read_split(corpus: Corpus, split: str, strict: bool) -> tuple[list[Document], str, list[CorpusFormatError]]:
+    """The split's documents, the file read, and the reader problems tied to no document of it.
+
+    Problems found inside a document are kept with it (``infons[PROBLEMS_KEY]``), so that
+    they follow it into the train or dev share, out with excluded documents, or out of a
+    sample. The others (lines before any title line, a line naming a document other than
+    the current one) go to the split their document id would go to.
+    """
+    source_split = _source_split(corpus, split)
     if source_split not in corpus.splits:
         raise KeyError(f"corpus {corpus.name} has no split {split!r} (splits: {sorted(corpus.splits)})")
     path = fetch(corpus.splits[source_split])
+    orphans: list[CorpusFormatError] = []
     if corpus.format == "pubtator":
-        stream = read_pubtator(path, strict=False)
-        docs = list(stream)
-        report.reader_problems = [str(p) for p in stream.problems]
+        stream = read_pubtator(path, strict=strict)
+        docs, seen = [], 0
+        for doc in stream:  # a document's problems are reported before it is yielded
+            new, seen = stream.problems[seen:], len(stream.problems)
+            doc.infons[PROBLEMS_KEY] = [p for p in new if p.doc_id == doc.id]
+            orphans += [p for p in new if p.doc_id != doc.id]
+            docs.append(doc)
+        orphans += stream.problems[seen:]
+        counts = Counter(d.id for d in docs)
+        occurrence: Counter = Counter()
+        for d in docs:
+            if counts[d.id] > 1:
+                occurrence[d.id] += 1
+                d.infons[DATASET_ID_KEY] = f"{d.id}#{occurrence[d.id]}"
     else:
         col = {"conll2003": -1, "iob": -1, "conll": -1}[corpus.format]
         sentences = list(read_conll(path, tag_column=col))
         docs = [Document(f"{source_split}-{i}", [Passage(0, " ".join(s.words), "sentence")], [],
                          {"conll": s}) for i, s in enumerate(sentences)]
     if corpus.dev_from_train and split in ("train", "dev"):
-        docs = [d for d in docs if in_dev(corpus.name, d.id) == (split == "dev")]
-    return docs, str(path)
+        key = corpus.splits[source_split].path
+        docs = [d for d in docs if in_dev(key, d.id) == (split == "dev")]
+        orphans = [p for p in orphans if (p.doc_id is not None and in_dev(key, p.doc_id)) == (split == "dev")]
+    return docs, str(path), orphans
+
+
+def _problems(docs: Iterable[Document], orphans: Iterable[CorpusFormatError]) -> list[str]:
+    found = [*orphans, *(p for d in docs for p in d.infons.get(PROBLEMS_KEY, ()))]
+    return [str(p) for p in sorted(found, key=lambda p: p.line or 0)]
+
+
+def read_documents(corpus: Corpus, split: str, report: SplitReport, *,
+                   strict: bool = False) -> tuple[list[Document], str]:
+    """The documents of a corpus split and the path read; reader problems go into ``report``."""
+    docs, path, orphans = _read_split(corpus, split, strict)
+    report.reader_problems = _problems(docs, orphans)
+    return docs, path
 
 
 def convert_split(corpus: Corpus | str, split: str, *, scheme: AIOScheme | None = None,
                   exclude_ids: set[str] = frozenset(), sample: float | int | None = None,
-                  seed: int = 0) -> tuple[list[dict], SplitReport]:
+                  seed: int = 0, strict: bool = False) -> tuple[list[dict], SplitReport]:
     """Rows of one corpus split, and its report.
 
     ``exclude_ids``: document ids to leave out (documents of an evaluated test set).
     ``sample``: a fraction (< 1) or a count (>= 1) of documents, drawn with ``seed``.
+    ``strict``: raise on the first malformed line instead of counting it in the report
+    and leaving it out.
     """
     corpus = get_corpus(corpus) if isinstance(corpus, str) else corpus
     scheme = scheme or scheme_for(corpus)
     report = SplitReport(corpus.name, split)
-    docs, source = read_documents(corpus, split, report)
+    docs, source, orphans = _read_split(corpus, split, strict)
     kept = [d for d in docs if d.id not in exclude_ids]
     report.test_overlap_removed = len(docs) - len(kept)
     docs = _sample(kept, sample, seed)
+    report.reader_problems = _problems(docs, orphans)
     if corpus.format != "pubtator":
         return conll_rows([d.infons["conll"] for d in docs], corpus, split, scheme, report, source), report
     rows = []

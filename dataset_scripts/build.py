@@ -7,6 +7,11 @@
 The output folder is a dataset repository: ``<config>/<split>-00000-of-00001.parquet``
 and a README.md dataset card whose YAML ``configs`` make
 ``load_dataset(folder_or_repo, "BioRED")`` work with no remote code.
+
+Files come from ``dataset_scripts.corpora.fetch`` (local corpora folder, cache, download).
+Offline (``AIONER_OFFLINE=1``, or ``HF_HUB_OFFLINE=1``/``HF_DATASETS_OFFLINE=1``) nothing is
+downloaded: splits whose file is not local (JNLPBA train, NLM-Chem train/dev) are skipped
+with a message on stderr, at once.
 """
 
 from __future__ import annotations
@@ -125,11 +130,20 @@ def dataset_card(configs: dict[str, DatasetDict], reports: list[SplitReport], se
               "(`B-Type`, `I-Type`, `O-Task`; see the AIONER paper). `task` is the AIO task tag the sentence",
               "is wrapped in for training (`<ALL>` for BioRED, `<Gene>` for gene corpora, ...).", "",
               f"Build time on the machine that built it: {seconds:.0f} s.", "",
-              "| corpus | split | documents | sentences | mentions | representable | overlap dropped | test overlap removed |",
-              "|---|---|---|---|---|---|---|---|"]
+              "Counts per split: `mentions` are the gold mentions of the task after type mapping and fixes;",
+              "`representable` of them are whole words in the rows. A file's mention lines are `mentions` +",
+              "`ignored types` (raw types the task does not use) + `overlap dropped` (nested/overlapping:",
+              "the longest span is kept) + `duplicates merged` + `reader problems` (malformed lines left out;",
+              "listed in build_report.json). `test overlap removed`: documents left out because they are",
+              "in an evaluated test set. A document id a file repeats (NLM-Chem: one block per passage) is",
+              "`PMID#k` in `document_id`.", "",
+              "| corpus | split | documents | sentences | mentions | representable | ignored types | "
+              "overlap dropped | duplicates merged | reader problems | test overlap removed |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         lines.append(f"| {r.corpus} | {r.split} | {r.documents} | {r.sentences} | {r.mentions} | "
-                     f"{r.representable} | {r.overlap_dropped} | {r.test_overlap_removed} |")
+                     f"{r.representable} | {sum(r.ignored_types.values())} | {r.overlap_dropped} | "
+                     f"{r.duplicates_merged} | {len(r.reader_problems)} | {r.test_overlap_removed} |")
     lines += ["", "## Sources and licences", "", "| config | task | labels | source | licence | notes |",
               "|---|---|---|---|---|---|"]
     for config in configs:

@@ -6,11 +6,19 @@ Every file is looked for first in a local corpora folder (``$AIONER_CORPORA``, e
 from its public location (``$AIONER_CORPORA_MIRROR`` replaces the public base URLs
 with one mirror serving the same relative paths, e.g. a local HTTP server).
 A file whose SHA-256 does not match the one recorded here is refused.
+
+Offline: ``AIONER_OFFLINE=1`` (or, when ``AIONER_OFFLINE`` is unset, ``HF_HUB_OFFLINE=1``
+or ``HF_DATASETS_OFFLINE=1``) forbids every download, mirror included: a file that is
+neither local nor cached raises CorpusUnavailableError at once (the builder then skips
+that split), instead of waiting on an unreachable network. ``AIONER_OFFLINE=0`` allows
+downloads whatever the Hugging Face variables say. ``$AIONER_DOWNLOAD_TIMEOUT``
+(seconds, default 60) bounds the connection and each read of a download.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -213,8 +221,24 @@ def _verified(path: Path, source: SourceFile) -> bool:
     return source.sha256 is None or sha256_of(path) == source.sha256
 
 
-def fetch(source: SourceFile, *, allow_download: bool = True, timeout: float = 60.0) -> Path:
-    """A local path holding ``source``: the corpora folder, the cache, or a fresh download."""
+_TRUE = ("1", "true", "yes", "on")
+
+
+def downloads_allowed() -> bool:
+    """False when the environment asks for offline work (read at call time)."""
+    own = os.environ.get("AIONER_OFFLINE")
+    if own is not None and own.strip():
+        return own.strip().lower() not in _TRUE
+    return not any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def fetch(source: SourceFile, *, allow_download: bool = True, timeout: float | None = None) -> Path:
+    """A local path holding ``source``: the corpora folder, the cache, or a fresh download.
+
+    ``timeout`` (seconds; default ``$AIONER_DOWNLOAD_TIMEOUT`` or 60) bounds the connection
+    and every read. Raises CorpusUnavailableError when the file cannot be had or its
+    checksum is wrong; a failed download leaves nothing in the cache.
+    """
     local = local_corpora_dir()
     if local is not None and (local / source.path).is_file():
         path = local / source.path
@@ -226,11 +250,17 @@ def fetch(source: SourceFile, *, allow_download: bool = True, timeout: float = 6
         return cached
     mirror = os.environ.get("AIONER_CORPORA_MIRROR")
     url = mirror.rstrip("/") + "/" + source.path if mirror else source.url
-    if not allow_download or not url:
+    offline = not downloads_allowed()
+    if not allow_download or not url or offline:
+        stale = " (the cached copy's checksum is wrong)" if cached.is_file() else ""
         raise CorpusUnavailableError(
-            f"{source.path} is not in the corpora folder ({local}) nor the cache ({cache_dir()})"
+            f"{source.path} is not in the corpora folder ({local}) nor the cache ({cache_dir()}){stale}"
             + ("" if url else ", and it has no public download location")
+            + (", and downloads are off (AIONER_OFFLINE / HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
+               if url and offline else "")
         )
+    if timeout is None:
+        timeout = float(os.environ.get("AIONER_DOWNLOAD_TIMEOUT") or 60)
     cached.parent.mkdir(parents=True, exist_ok=True)
     # Download to a temporary file in the same folder, verify, then rename: never a half file.
     fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=cached.name + ".", suffix=".part")
@@ -243,8 +273,11 @@ def fetch(source: SourceFile, *, allow_download: bool = True, timeout: float = 6
         os.replace(tmp, cached)
     except CorpusUnavailableError:
         raise
-    except OSError as err:
-        raise CorpusUnavailableError(f"could not download {source.path} from {url}: {err}") from err
+    # OSError: refused, unreachable, timed out, HTTP errors; HTTPException: a connection
+    # closed before the announced length; ValueError: a malformed URL (mirror without scheme).
+    except (OSError, http.client.HTTPException, ValueError) as err:
+        raise CorpusUnavailableError(
+            f"could not download {source.path} from {url}: {type(err).__name__}: {err}") from err
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

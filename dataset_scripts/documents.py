@@ -46,6 +46,9 @@ class Mention:
     identifier: str | None = None
     # PubTator columns after the identifier (no corpus here has them, but some tools write them).
     extra: tuple[str, ...] = ()
+    # 1-based line of the file it was read from (PubTator), for error messages only: not
+    # compared, not shown, not written.
+    line: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

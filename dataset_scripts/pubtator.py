@@ -159,7 +159,7 @@ def _annotation(doc: _Pending, cols: list[str], lineno: int, error) -> None:
         error(f"non-numeric offset in {cols[1]!r}-{cols[2]!r}", lineno)
         return
     m = Mention(int(cols[1]), int(cols[2]), cols[3], cols[4],
-                cols[5] if len(cols) > 5 else None, tuple(cols[6:]))
+                cols[5] if len(cols) > 5 else None, tuple(cols[6:]), line=lineno)
     problem = mention_problem(f"{doc.title} {doc.abstract}", m)
     if problem:
         error(problem, lineno)

@@ -119,8 +119,8 @@ def test_merged_recipe_adds_the_new_types_to_the_aio_labels(tiny_encoder, tmp_pa
 
 def test_kill_9_then_resume_continues_from_the_saved_step(tiny_encoder, tmp_path):
     out = tmp_path / "resume"
-    args = TRAIN + ["--recipe", "single", "--corpora", "BioRED", "--sample", 40, "--epochs", 2,
-                    "--batch_size", 8, "--save_steps", 3, "--encoder", tiny_encoder, "--eval_test",
+    args = TRAIN + ["--recipe", "single", "--corpora", "BioRED", "--sample", "40", "--epochs", "2",
+                    "--batch_size", "8", "--save_steps", "3", "--encoder", tiny_encoder, "--eval_test",
                     "--output_dir", str(out)]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
@@ -158,8 +158,8 @@ def test_two_processes_synchronise_gradients(tiny_encoder, tmp_path):
     """Two real ranks (gloo on CPU) via torchrun; both end with identical weights and the result loads."""
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           str(REPO / "train.py"), "--recipe", "single", "--corpora", "BioRED", "--sample", 8, "--epochs", 1,
-           "--batch_size", 8, "--encoder", tiny_encoder, "--eval_test", "--output_dir", str(out)]
+           str(REPO / "train.py"), "--recipe", "single", "--corpora", "BioRED", "--sample", "8", "--epochs", "1",
+           "--batch_size", "8", "--encoder", tiny_encoder, "--eval_test", "--output_dir", str(out)]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-4000:]
     assert "parameter sums equal on 2 ranks" in res.stdout + res.stderr
