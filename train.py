@@ -101,7 +101,9 @@ def main(argv=None) -> int:
 
     from aioner import recipes
     from aioner.checkpoint import add_tasks, load_checkpoint, new_tagger
-    from aioner.training import TrainArgs, fit
+    from aioner.training import TrainArgs, enable_cpu_ranks, fit
+
+    enable_cpu_ranks()
 
     out = Path(args.output_dir or f"runs/{args.recipe}")
     if args.recipe == "quickstart":

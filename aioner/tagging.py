@@ -202,8 +202,10 @@ def run(args) -> int:
     from accelerate import PartialState
 
     from aioner.checkpoint import load_checkpoint
+    from aioner.training import enable_cpu_ranks
     from pipeline_aioner import AIONERTagger
 
+    enable_cpu_ranks()
     state = PartialState()
     try:
         files = expand_inputs(args.inputs)

@@ -66,6 +66,16 @@ class TrainArgs:
     extra: dict = field(default_factory=dict)  # recipe, encoder, corpora...: recorded, checked on resume
 
 
+def enable_cpu_ranks() -> None:
+    """Make ``torchrun``/``accelerate launch --multi_gpu`` processes on a machine without CUDA real gloo ranks.
+
+    Without ``ACCELERATE_USE_CPU``, Accelerate on a CPU-only machine ignores WORLD_SIZE
+    and each process trains alone (DistributedType.NO), unsynchronised.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+
+
 def default_learning_rate(encoder: str | None) -> float:
     from .checkpoint import DEFAULT_ENCODER
 

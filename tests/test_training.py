@@ -154,10 +154,20 @@ def test_bad_inputs_are_clear_and_overwrite_nothing(single_run, tmp_path):
     assert res.returncode != 0 and "needs --init_from" in res.stderr
 
 
-def test_two_processes_synchronise_gradients(tiny_encoder, tmp_path):
-    """Two real ranks (gloo on CPU) via torchrun; both end with identical weights and the result loads."""
+LAUNCHERS = {
+    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"],
+    # On a machine without a GPU, --multi_gpu is what gives two real (gloo) ranks; --cpu starts one process.
+    "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                   "--main_process_port", "29534", "--mixed_precision", "no", "--dynamo_backend", "no",
+                   "--num_machines", "1"],
+}
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_processes_synchronise_gradients(tiny_encoder, tmp_path, launcher):
+    """Two real ranks (gloo on CPU); both end with identical weights and the result loads."""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    cmd = LAUNCHERS[launcher] + [
            str(REPO / "train.py"), "--recipe", "single", "--corpora", "BioRED", "--sample", "8", "--epochs", "1",
            "--batch_size", "8", "--encoder", tiny_encoder, "--eval_test", "--output_dir", str(out)]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
