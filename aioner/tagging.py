@@ -51,7 +51,8 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
     for pat in patterns:
         p = Path(pat)
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            # Broken links are kept: reading them fails with a message naming them, instead of a silent skip.
+            files += sorted(f for f in p.rglob("*") if (f.is_file() or f.is_symlink()) and not f.name.startswith("."))
         elif p.exists():
             files.append(p)
         else:
