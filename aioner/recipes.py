@@ -68,11 +68,14 @@ def single(corpus: str, sample=None, seed=0) -> Data:
     return Data(scheme_for(c), train, names, dev, dev_names, [corpus], f"single: {corpus}")
 
 
-def aioner(corpora=None, sample=None, seed=0) -> Data:
+def aioner(corpora=None, sample=None, seed=0, dev_corpora=None) -> Data:
+    """``dev_corpora``: whose dev sentences select the model (default: every merged corpus')."""
     corpora = corpora or AIO_TRAINING_CORPORA
     dd, _ = merged_dataset(corpora, sample=sample, seed=seed)
     train, names = _rows(dd, "train")
     dev, dev_names = _rows(dd, "validation")
+    if dev_corpora:
+        dev = [r for r in dev if r["corpus"] in dev_corpora]
     return Data(AIOScheme(), train, names, dev, dev_names, ["BioRED"], f"aioner: {', '.join(corpora)}")
 
 

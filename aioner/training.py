@@ -278,8 +278,23 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
             accelerator.print(f"early stop: no dev improvement in {args.patience} epochs")
             break
     check_replicas_agree(accelerator, model)
-    accelerator.end_training()
+    for tracker in accelerator.trackers:
+        tracker.finish()
     return progress
+
+
+def shutdown(accelerator: Accelerator) -> None:
+    """End a run: drop the DDP wrappers while the process group still exists, then destroy the group.
+
+    Destroying a gloo group first and letting a DDP reducer release it afterwards can hang
+    in ProcessGroupGloo's destructor (seen with two CPU ranks).
+    """
+    import gc
+
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()
+    gc.collect()
+    accelerator.state.destroy_process_group()
 
 
 def check_replicas_agree(accelerator: Accelerator, model) -> None:

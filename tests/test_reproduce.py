@@ -1,0 +1,120 @@
+"""benchmarks/reproduce.py: table2 end to end at the smoke scale (a tiny random encoder, two
+optimizer steps per model), and every experiment's dry run (the train.py commands it would run)."""
+
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO
+
+SCRIPT = REPO / "benchmarks" / "reproduce.py"
+TYPES = {"Gene", "Disease", "Chemical", "Species", "Variant", "CellLine"}
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    """The script as a module (benchmarks/ is not a package), for the in-process dry runs."""
+    spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["reproduce"] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    """A 2-layer, 32-wide random BERT with the embedded tokenizer (as in test_training.py)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from aioner.checkpoint import resolve_encoder
+
+    path = tmp_path_factory.mktemp("tiny-encoder")
+    torch.manual_seed(0)
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+              ).save_pretrained(path)
+    AutoTokenizer.from_pretrained(resolve_encoder(None)).save_pretrained(path)
+    return str(path)
+
+
+def run_script(*args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_table2_smoke_writes_both_systems_per_type_and_the_wilcoxon_test(tiny_encoder, tmp_path):
+    args = ["table2", "--scale", "smoke", "--encoder", tiny_encoder, "--runs_dir", tmp_path / "runs",
+            "--results_dir", tmp_path / "results"]
+    res = run_script(*args)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    assert "expected ≤" in res.stdout  # the estimate comes first
+    result = json.loads((tmp_path / "results" / "table2_smoke.json").read_text())
+    for system, recipe in (("baseline", "--recipe single --corpora BioRED"), ("aioner", "--recipe aioner")):
+        entry = result[system]
+        assert 0 <= entry["overall_f1"] <= 100
+        assert set(entry["per_type_f1"]) >= TYPES  # BioRED test has all six types
+        assert recipe in entry["command"] and entry["train_seconds"] > 0 and entry["reused"] is False
+    assert {"command", "commands", "machine", "date", "seconds", "scale", "encoder", "paper", "note"} <= set(result)
+    assert result["command"].startswith("python benchmarks/reproduce.py table2 --scale smoke")
+    assert len(result["commands"]) == 2 and set(result["seconds"]["runs"]) == set(result["commands"])
+    assert result["scale"] == "smoke" and result["encoder"] == tiny_encoder
+    assert result["paper"]["baseline"]["overall_f1"] == 89.34 and result["paper"]["aioner"]["overall_f1"] == 91.26
+    assert 0 <= result["wilcoxon"]["p_value"] <= 1 and result["wilcoxon"]["documents"] == 100
+    markdown = (tmp_path / "results" / "table2_smoke.md").read_text()
+    assert "| ours: AIONER" in markdown and "| paper: AIONER" in markdown and "Wilcoxon" in markdown
+
+    # A finished run is never retrained: refused without --reuse, reused (and its scores too) with it.
+    again = run_script(*args)
+    assert again.returncode != 0 and "pass --reuse" in again.stderr
+    reused = run_script(*args, "--reuse")
+    assert reused.returncode == 0, reused.stderr[-3000:]
+    second = json.loads((tmp_path / "results" / "table2_smoke.json").read_text())
+    assert second["baseline"]["reused"] and second["aioner"]["overall_f1"] == result["aioner"]["overall_f1"]
+
+
+RECIPES = {  # experiment -> pieces some dry-run command must contain
+    "table2": ["--recipe single --corpora BioRED --sample 0.25", "--recipe aioner --sample 0.25"],
+    "table3": ["--recipe aioner", "--recipe single --corpora GNormPlus", "--recipe single --corpora BioID"],
+    "fig3": ["--recipe single --corpora BioRED --sample 10", "--recipe aioner --sample 0.25 --corpus_sample BioRED=10",
+             "--corpus_sample BioRED=100"],
+    "fig4": ["--recipe single --corpora AnatEM", "--recipe finetune --corpora AnatEM --init_from",
+             "--recipe merged --corpora AnatEM", "--recipe aioner"],
+    "gerbera": ["--recipe single --corpora NCBI-Disease", "--recipe gerbera --corpora NCBI-Disease --general CoNLL-2003"],
+    "crf_vs_softmax": ["--recipe single --corpora BioRED --sample 0.25 --epochs",
+                       "--recipe single --corpora BioRED --sample 0.25 --decoder softmax",
+                       "--recipe aioner --sample 0.25 --epochs", "--recipe aioner --sample 0.25 --decoder softmax"],
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(RECIPES))
+def test_dry_run_prints_the_right_train_commands_and_writes_nothing(reproduce, experiment, tmp_path, capsys):
+    import train
+
+    assert reproduce.main([experiment, "--scale", "cpu", "--dry_run", "--runs_dir", str(tmp_path / "runs"),
+                           "--results_dir", str(tmp_path / "results")]) == 0
+    out = capsys.readouterr().out
+    commands = [line.split("  #")[0] for line in out.splitlines() if line.startswith("python train.py ")]
+    assert commands and out.startswith(f"# {experiment} --scale cpu:") and "expected ≤" in out
+    for piece in RECIPES[experiment]:
+        assert any(piece in c for c in commands), (piece, commands)
+    assert all("--epochs 3 " in c and "--eval_test --output_dir " in c for c in commands)
+    if experiment == "fig4":  # AIONER-Pretrained starts from table2's AIO model
+        assert any(f"--init_from {tmp_path}/runs/cpu/aioner-s0.25 " in c for c in commands)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
+    # Every command is one train.py accepts (fig3's --corpus_sample only once train.py has it).
+    for c in commands:
+        argv = shlex.split(c)[2:]
+        if "--corpus_sample" in argv and not reproduce.train_py_supports("--corpus_sample"):
+            continue
+        train.check_args(train.parse_args(argv))  # options parse, corpus names exist
+
+
+def test_every_scale_names_the_same_settings(reproduce):
+    keys = {frozenset(s) for s in reproduce.SCALES.values()}
+    assert len(keys) == 1 and {"full", "cpu", "smoke"} <= set(reproduce.SCALES)
