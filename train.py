@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from aioner.recipes import QUICKSTART_CORPORA, QUICKSTART_SAMPLE, RECIPES
+from dataset_scripts.corpora import AIO_TRAINING_CORPORA
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,6 +53,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--window_length", type=int, default=256, help="sub-words per window (long sentences are split)")
     ap.add_argument("--sample", type=float, help="per corpus: a fraction (<1) or a count of training documents")
+    ap.add_argument("--corpus_sample", nargs="+", metavar="NAME=N",
+                    help="aioner/quickstart: per-corpus --sample overrides, e.g. BioRED=10 (a fraction < 1 or a count)")
+    ap.add_argument("--exclude_tests_of", nargs="+", metavar="CORPUS",
+                    help="aioner: leave out training documents that are in these corpora's test sets (default: BioRED)")
     ap.add_argument("--general_sample", type=float, help="gerbera: fraction or count of general-domain sentences")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save_steps", type=int, default=0, help="also save training state every N steps")
@@ -77,12 +82,24 @@ def check_args(args) -> None:
     """Fail before any work on names that do not exist or options a recipe cannot use."""
     from dataset_scripts.corpora import get_corpus
 
-    for name in (args.corpora or []) + (args.general if args.recipe == "gerbera" else []) + (args.eval_test or []):
+    for name in ((args.corpora or []) + (args.general if args.recipe == "gerbera" else []) + (args.eval_test or [])
+                 + list(corpus_sample(args)) + (args.exclude_tests_of or [])):
         get_corpus(name)
     if args.recipe in ("single", "finetune", "merged", "gerbera") and (not args.corpora or len(args.corpora) != 1):
         raise SystemExit(f"--recipe {args.recipe} needs exactly one corpus in --corpora")
     if args.recipe == "finetune" and not args.init_from:
         raise SystemExit("--recipe finetune needs --init_from: the AIONER checkpoint to start from")
+
+
+def corpus_sample(args) -> dict:
+    """--corpus_sample NAME=N ... as {name: fraction or count}."""
+    out = {}
+    for item in args.corpus_sample or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--corpus_sample expects NAME=N, not {item!r}")
+        out[name] = float(value) if float(value) < 1 else int(float(value))
+    return out
 
 
 def cpu_has_native_bf16() -> bool:
@@ -114,6 +131,8 @@ def main(argv=None) -> int:
     args.epochs = args.epochs or 20
     extra = {"recipe": args.recipe, "encoder": args.encoder, "corpora": args.corpora, "init_from": args.init_from,
              "decoder": args.decoder, "sample": args.sample, "seed": args.seed}
+    # Only when given, so that runs started before these options existed still resume.
+    extra.update({k: getattr(args, k) for k in ("corpus_sample", "exclude_tests_of") if getattr(args, k)})
 
     def train_args(output_dir: Path, epochs: int) -> TrainArgs:
         return TrainArgs(
@@ -146,8 +165,12 @@ def main(argv=None) -> int:
         model, tokenizer = start_model(data.scheme)
     elif args.recipe in ("aioner", "quickstart"):
         share = {c: QUICKSTART_SAMPLE.get(c) for c in args.corpora} if args.recipe == "quickstart" and not sample else sample
+        if args.corpus_sample:
+            names = args.corpora or AIO_TRAINING_CORPORA
+            share = {**(share if isinstance(share, dict) else dict.fromkeys(names, share)), **corpus_sample(args)}
         # The quick start selects on BioRED dev alone (the ALL task it is scored on): a quarter of the dev time.
-        data = recipes.aioner(args.corpora, share, args.seed, ["BioRED"] if args.recipe == "quickstart" else None)
+        data = recipes.aioner(args.corpora, share, args.seed, ["BioRED"] if args.recipe == "quickstart" else None,
+                              args.exclude_tests_of)
         model, tokenizer = start_model(data.scheme)
     elif args.recipe == "finetune":
         data = recipes.new_type_corpus(args.corpora[0], sample, args.seed)
@@ -163,7 +186,7 @@ def main(argv=None) -> int:
         data = recipes.merged(args.corpora[0], None, sample, args.seed)
         model, tokenizer = new_tagger(args.encoder, data.scheme.to_pairs(), **head)
     else:  # gerbera
-        stage1 = recipes.gerbera_stage1(args.corpora[0], args.general, args.general_sample, args.seed)
+        stage1 = recipes.gerbera_stage1(args.corpora[0], args.general, args.general_sample, args.seed, sample)
         model, tokenizer = start_model(stage1.scheme)
         accelerator.print(f"GERBERA stage 1: {stage1.description}")
         fit(model, tokenizer, stage1, train_args(out / "stage1", args.stage1_epochs or args.epochs), accelerator)

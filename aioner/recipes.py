@@ -68,10 +68,11 @@ def single(corpus: str, sample=None, seed=0) -> Data:
     return Data(scheme_for(c), train, names, dev, dev_names, [corpus], f"single: {corpus}")
 
 
-def aioner(corpora=None, sample=None, seed=0, dev_corpora=None) -> Data:
-    """``dev_corpora``: whose dev sentences select the model (default: every merged corpus')."""
+def aioner(corpora=None, sample=None, seed=0, dev_corpora=None, exclude_tests_of=None) -> Data:
+    """``dev_corpora``: whose dev sentences select the model (default: every merged corpus').
+    ``exclude_tests_of``: corpora whose test documents leave the training set (default: BioRED)."""
     corpora = corpora or AIO_TRAINING_CORPORA
-    dd, _ = merged_dataset(corpora, sample=sample, seed=seed)
+    dd, _ = merged_dataset(corpora, sample=sample, seed=seed, exclude_tests_of=exclude_tests_of)
     train, names = _rows(dd, "train")
     dev, dev_names = _rows(dd, "validation")
     if dev_corpora:
@@ -98,8 +99,8 @@ def merged(corpus: str, aio_corpora=None, sample=None, seed=0) -> Data:
                 f"merged: {corpus} + AIO ({base.description})")
 
 
-def gerbera_stage1(target: str, general: list[str], general_sample=None, seed=0) -> Data:
-    tgt = single(target, seed=seed)
+def gerbera_stage1(target: str, general: list[str], general_sample=None, seed=0, sample=None) -> Data:
+    tgt = single(target, sample, seed)  # the same target documents as stage 2
     parts = [(tgt.train, tgt.train_labels)]
     tasks = tgt.scheme.to_dict()
     for g in general:

@@ -110,6 +110,7 @@ def latest_state(out: Path) -> Path | None:
 def evaluate_features(model, features, scheme, batch_tokens: int, device) -> dict:
     """Strict entity-level P/R/F1 on word spans of pre-tokenized rows (dev evaluation)."""
     model.eval()
+    torch.set_flush_denormal(True)  # denormal CRF scores slow CPU decoding many times over (see pipeline_aioner)
     gold, pred = set(), set()
     by_task: dict[str, list] = {}
     for f in features:

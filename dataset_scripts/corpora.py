@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aioner_scheme import DEFAULT_ENTITY_TYPES
@@ -158,6 +158,11 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in [
         "test": _iob("JNLPBA", "test", "87c9b8f1f7fcf94add38c16088203d4ddf35c2f61eb2c7e61240c738d8dd9d35"),
     }, format="iob", group="unseen", license=MTL_LICENSE,
         notes="The training file is not held locally: its devel set serves as a low-resource training set."),
+    Corpus("JNLPBA-devel", "JNLPBA", _ident("protein", "DNA", "RNA", "cell_line", "cell_type"), {
+        "train": _iob("JNLPBA", "devel", "462b09bc79a4dd69cec2e70b6041f54383b4b94892d2ee971a587fdc74caae80"),
+        "test": _iob("JNLPBA", "test", "87c9b8f1f7fcf94add38c16088203d4ddf35c2f61eb2c7e61240c738d8dd9d35"),
+    }, format="iob", group="unseen", dev_from_train=True, license=MTL_LICENSE,
+        notes="JNLPBA's devel set as a low-resource training set (a fixed 10% held out as dev), official test set."),
     Corpus("NCBI-Disease-IOB", "Disease", _ident("Disease"), {
         "train": _iob("NCBI-disease-IOB", "train", "58379baf4614b8d757d93dd7a21b202849ca99f9b9d71b49185523ff5443300c"),
         "devel": _iob("NCBI-disease-IOB", "devel", "b4e1e7efcc2a35047bf2f3d281648357470e674f555d4a26a0049ac37d59cc61"),

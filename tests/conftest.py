@@ -42,6 +42,22 @@ def tiny_tagger(decoder="crf", tasks=None, seed=0):
 
 
 @pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    """A 2-layer, 32-wide random BERT saved like a Hub encoder (a folder), with the embedded tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from aioner.checkpoint import resolve_encoder
+
+    path = tmp_path_factory.mktemp("tiny-encoder")
+    torch.manual_seed(0)
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+              ).save_pretrained(path)
+    AutoTokenizer.from_pretrained(resolve_encoder(None)).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     from aioner.checkpoint import save_checkpoint
 

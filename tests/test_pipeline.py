@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import corpus_file, run_python, tiny_tagger
+from conftest import corpus_file, run_python
 
 
 def biored_test_texts():

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from conftest import REPO
 
@@ -25,21 +24,6 @@ def reproduce():
     sys.modules["reproduce"] = module  # dataclasses look their module up while the file runs
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    """A 2-layer, 32-wide random BERT with the embedded tokenizer (as in test_training.py)."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from aioner.checkpoint import resolve_encoder
-
-    path = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-              ).save_pretrained(path)
-    AutoTokenizer.from_pretrained(resolve_encoder(None)).save_pretrained(path)
-    return str(path)
 
 
 def run_script(*args):
@@ -85,7 +69,8 @@ RECIPES = {  # experiment -> pieces some dry-run command must contain
              "--corpus_sample BioRED=100"],
     "fig4": ["--recipe single --corpora AnatEM", "--recipe finetune --corpora AnatEM --init_from",
              "--recipe merged --corpora AnatEM", "--recipe aioner"],
-    "gerbera": ["--recipe single --corpora NCBI-Disease", "--recipe gerbera --corpora NCBI-Disease --general CoNLL-2003"],
+    "gerbera": ["--recipe single --corpora NCBI-Disease",
+                "--recipe gerbera --corpora NCBI-Disease --general CoNLL-2003"],
     "crf_vs_softmax": ["--recipe single --corpora BioRED --sample 0.25 --epochs",
                        "--recipe single --corpora BioRED --sample 0.25 --decoder softmax",
                        "--recipe aioner --sample 0.25 --epochs", "--recipe aioner --sample 0.25 --decoder softmax"],

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,21 +13,6 @@ import torch
 from conftest import REPO
 
 TRAIN = [sys.executable, str(REPO / "train.py")]
-
-
-@pytest.fixture(scope="session")
-def tiny_encoder(tmp_path_factory):
-    """A 2-layer, 32-wide random BERT saved like a Hub encoder, with the embedded tokenizer."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from aioner.checkpoint import resolve_encoder
-
-    path = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-              ).save_pretrained(path)
-    AutoTokenizer.from_pretrained(resolve_encoder(None)).save_pretrained(path)
-    return str(path)
 
 
 def train(*args, check=True, timeout=900):
@@ -133,7 +117,7 @@ def test_kill_9_then_resume_continues_from_the_saved_step(tiny_encoder, tmp_path
     step = max(s["global_step"] for s in saved)
     assert step < 2 * 40  # killed mid-run
     res = train(*args[2:-2], "--output_dir", out, "--resume_from_checkpoint", "latest")
-    assert f"resumed from" in res.stdout and f"step {step}" in res.stdout
+    assert "resumed from" in res.stdout and f"step {step}" in res.stdout
     final = json.loads(max((out / "train_state").glob("step_*/progress.json"),
                            key=lambda p: int(p.parent.name.split("_")[1])).read_text())
     assert final["epoch"] == 2 and final["global_step"] > step
