@@ -161,3 +161,14 @@ def test_two_processes_synchronise_gradients(tiny_encoder, tmp_path, launcher):
 
     model, _ = load_checkpoint(str(out))
     assert model.config.num_labels == 19
+
+
+def test_push_to_hub_goes_as_far_as_the_network(single_run, monkeypatch):
+    """Offline, the upload of checkpoint and card stops exactly at the Hub call."""
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    import train as train_script
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OfflineModeIsEnabled):
+        train_script.push(single_run, "aioner-test/never-created")
