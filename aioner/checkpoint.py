@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 from transformers.dynamic_module_utils import custom_object_save
+from transformers.utils import logging as hf_logging
 
 import pipeline_aioner
 from aioner_scheme import AIOScheme
@@ -58,9 +59,16 @@ def new_tagger(encoder: str | None = None, tasks=None, **config_kwargs):
     path = resolve_encoder(encoder)
     scheme = AIOScheme(tasks)
     tokenizer = tokenizer_with_tags(path, scheme)
-    model = AIONERForTokenClassification.from_encoder(
-        path, vocab_size=len(tokenizer), tasks=scheme.to_pairs(), **config_kwargs
-    )
+    # The encoder's pooler is left out on purpose (unused, and DDP rejects unused parameters):
+    # keep transformers' load report about its "unexpected" weights from alarming users.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model = AIONERForTokenClassification.from_encoder(
+            path, vocab_size=len(tokenizer), tasks=scheme.to_pairs(), **config_kwargs
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
     return model, tokenizer
 
 
