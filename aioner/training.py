@@ -244,8 +244,9 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
                 if args.max_steps and progress["global_step"] >= args.max_steps:
                     stop = True
                     break
+        epoch_seconds = time.time() - t0  # training only: dev evaluation below is not training time
         progress["train_tokens"] += tokens
-        progress["train_seconds"] += time.time() - t0
+        progress["train_seconds"] += epoch_seconds
         # ----- end of epoch: dev evaluation on the main process, decision shared with all -----
         improved = [False]
         if accelerator.is_main_process:
@@ -257,7 +258,7 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
                 dev, f1 = None, progress["epoch"]  # no dev set: the latest epoch is the best
             improved[0] = f1 > progress["best_f1"]
             record = {"epoch": epoch + 1, "step": progress["global_step"], "dev_f1": f1 if dev else None,
-                      "train_tokens_per_s": tokens / max(time.time() - t0, 1e-9)}
+                      "train_tokens_per_s": tokens / max(epoch_seconds, 1e-9)}
             progress["history"].append(record)
             with open(out / "train_log.jsonl", "a") as log:
                 log.write(json.dumps(record) + "\n")
