@@ -44,6 +44,19 @@ class Window:
     words: list[tuple[int, int]]  # character span of each word in its text
 
 
+def length_batches(items, tokens_per_batch: int) -> list[list]:
+    """Length-sorted batches (of anything with ``input_ids``) whose padded size stays within the budget."""
+    out, cur = [], []
+    for item in sorted(items, key=lambda w: len(w.input_ids)):
+        if cur and len(item.input_ids) * (len(cur) + 1) > tokens_per_batch:
+            out.append(cur)
+            cur = []
+        cur.append(item)
+    if cur:
+        out.append(cur)
+    return out
+
+
 class AIONERTagger:
     """Batched tagging of many texts with one model: the engine behind pipeline and CLI."""
 
@@ -83,17 +96,7 @@ class AIONERTagger:
         return out
 
     def batches(self, wins: list[Window]) -> list[list[Window]]:
-        """Length-sorted batches whose padded size stays within the token budget."""
-        order = sorted(wins, key=lambda w: len(w.input_ids))
-        out, cur = [], []
-        for w in order:
-            if cur and len(w.input_ids) * (len(cur) + 1) > self.tokens_per_batch:
-                out.append(cur)
-                cur = []
-            cur.append(w)
-        if cur:
-            out.append(cur)
-        return out
+        return length_batches(wins, self.tokens_per_batch)
 
     def collate(self, batch: list[Window]) -> dict[str, torch.Tensor]:
         width = max(len(w.input_ids) for w in batch)

@@ -29,9 +29,10 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from aioner_scheme import spans_from_labels
+from pipeline_aioner import length_batches
 
 from .checkpoint import save_checkpoint
-from .evaluation import prf
+from .evaluation import score_entities
 from .features import LengthGroupedBatches, collate, encode_rows, window_budget
 from .recipes import Data
 
@@ -107,7 +108,7 @@ def latest_state(out: Path) -> Path | None:
 
 
 @torch.inference_mode()
-def evaluate_features(model, features, scheme, batch_tokens: int, device) -> dict:
+def evaluate_features(model, features, scheme, batch_tokens: int, device, pad_id: int = 0) -> dict:
     """Strict entity-level P/R/F1 on word spans of pre-tokenized rows (dev evaluation)."""
     model.eval()
     torch.set_flush_denormal(True)  # denormal CRF scores slow CPU decoding many times over (see pipeline_aioner)
@@ -117,29 +118,16 @@ def evaluate_features(model, features, scheme, batch_tokens: int, device) -> dic
         by_task.setdefault(f.task, []).append(f)
     for task, feats in by_task.items():
         allowed = scheme.allowed_label_ids(task)
-        feats = sorted(feats, key=lambda f: len(f.input_ids))
-        i = 0
-        while i < len(feats):
-            n = max(1, batch_tokens // len(feats[min(i + 1, len(feats) - 1)].input_ids))
-            batch = feats[i:i + n]
-            i += n
-            inputs = collate(batch, pad_id=0)
+        for batch in length_batches(feats, batch_tokens):
+            inputs = collate(batch, pad_id=pad_id)
             word_mask = inputs["labels"] != -100
             logits, _ = model.emissions(inputs["input_ids"].to(device), inputs["attention_mask"].to(device))
             paths = model.decode_emissions(logits, word_mask.to(device), allowed)
             for f, path, labels, mask in zip(batch, paths, inputs["labels"], word_mask):
-                gold_ids = labels[mask].tolist()
-                for kind, ids in (("gold", gold_ids), ("pred", path)):
+                for found, ids in ((gold, labels[mask].tolist()), (pred, path)):
                     for s in spans_from_labels([scheme.labels[j] for j in ids]):
-                        (gold if kind == "gold" else pred).add(
-                            (f.row, f.word_offset + s.start, f.word_offset + s.end, s.type))
-    tp = len(gold & pred)
-    per_type = {}
-    for t in sorted({e[3] for e in gold | pred}):
-        g = {e for e in gold if e[3] == t}
-        p = {e for e in pred if e[3] == t}
-        per_type[t] = prf(len(g & p), len(p), len(g))
-    return {"overall": prf(tp, len(pred), len(gold)), "per_type": per_type}
+                        found.add((str(f.row), f.word_offset + s.start, f.word_offset + s.end, s.type))
+    return score_entities(gold, pred, "strict")
 
 
 def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator | None = None) -> dict:
@@ -252,7 +240,7 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(model)
             if dev_feats:
-                dev = evaluate_features(unwrapped, dev_feats, scheme, args.eval_batch_tokens, device)
+                dev = evaluate_features(unwrapped, dev_feats, scheme, args.eval_batch_tokens, device, pad_id)
                 f1 = dev["overall"]["f1"]
             else:
                 dev, f1 = None, progress["epoch"]  # no dev set: the latest epoch is the best
