@@ -1,4 +1,4 @@
-"""AIONER for token classification: encoder -> Dense+ReLU -> dropout -> Linear -> CRF.
+"""AIONER for token classification: encoder -> [BiLSTM] -> Dense+ReLU -> dropout -> Linear -> CRF.
 
 This file travels inside every checkpoint and is loaded with
 ``AutoModelForTokenClassification.from_pretrained(path, trust_remote_code=True)``.
@@ -28,6 +28,7 @@ except ImportError:  # from a source checkout or an installed package
     from aioner_scheme import DEFAULT_MAX_LENGTH, AIOScheme
 
 DECODERS = ("crf", "softmax")
+HEADS = ("dense", "bilstm")
 # Added to the emissions of labels a task may not output: large enough to never be
 # chosen, small enough that fp32 arithmetic stays finite.
 _FORBIDDEN = -1.0e4
@@ -46,6 +47,9 @@ class AIONERConfig(PretrainedConfig):
         dropout: dropout after the Dense+ReLU layer.
         decoder: ``"crf"`` (the paper's model) or ``"softmax"`` (the fast variant).
         window_length: sub-words per input window, special tokens and task tags included.
+        head: ``"dense"`` (the paper's: encoder -> Dense+ReLU) or ``"bilstm"`` (the
+            transfer-learning framework's: encoder -> BiLSTM -> Dense+ReLU).
+        lstm_size: hidden units per direction of the BiLSTM head.
     """
 
     model_type = "aioner"
@@ -58,10 +62,14 @@ class AIONERConfig(PretrainedConfig):
         dropout: float = 0.1,
         decoder: str = "crf",
         window_length: int = DEFAULT_MAX_LENGTH,
+        head: str = "dense",
+        lstm_size: int = 256,
         **kwargs,
     ):
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, not {head!r}")
         self.encoder_config = dict(encoder_config or {"model_type": "bert"})
         scheme = AIOScheme(tasks)
         self.tasks = scheme.to_pairs()
@@ -69,6 +77,8 @@ class AIONERConfig(PretrainedConfig):
         self.dropout = dropout
         self.decoder = decoder
         self.window_length = window_length
+        self.head = head
+        self.lstm_size = lstm_size
         id2label = kwargs.pop("id2label", None)
         kwargs.pop("label2id", None)
         kwargs.pop("num_labels", None)
@@ -180,6 +190,11 @@ class AIONERForTokenClassification(PreTrainedModel):
         self.encoder = encoder if encoder is not None else _build_encoder(config.build_encoder_config())
         hidden = self.encoder.config.hidden_size
         fc_size = config.fc_size or hidden
+        head = getattr(config, "head", "dense")
+        self.lstm = (nn.LSTM(hidden, config.lstm_size, batch_first=True, bidirectional=True)
+                     if head == "bilstm" else None)
+        if self.lstm is not None:
+            hidden = 2 * config.lstm_size
         self.fc = nn.Linear(hidden, fc_size)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(fc_size, config.num_labels)
@@ -227,6 +242,7 @@ class AIONERForTokenClassification(PreTrainedModel):
         self.config = AIONERConfig(
             encoder_config=old_config.encoder_config, tasks=tasks, fc_size=old_config.fc_size,
             dropout=old_config.dropout, decoder=old_config.decoder, window_length=old_config.window_length,
+            head=getattr(old_config, "head", "dense"), lstm_size=getattr(old_config, "lstm_size", 256),
         )
         n = self.config.num_labels
         device = self.fc.weight.device
@@ -250,12 +266,29 @@ class AIONERForTokenClassification(PreTrainedModel):
 
     # ----- forward -----
     def emissions(self, input_ids, attention_mask=None, token_type_ids=None, **encoder_kwargs):
-        out = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **encoder_kwargs
-        )
-        hidden = torch.relu(self.fc(out.last_hidden_state))
+        if token_type_ids is not None:  # encoders such as MPNet take no token types
+            encoder_kwargs["token_type_ids"] = token_type_ids
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **encoder_kwargs)
+        hidden = out.last_hidden_state
+        if self.lstm is not None:
+            hidden = self._bilstm(hidden, attention_mask)
+        hidden = torch.relu(self.fc(hidden))
         # The CRF's sums and exponentials want float32 even under bf16 autocast.
         return self.classifier(self.dropout(hidden)).float(), out
+
+    def _bilstm(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The BiLSTM over each row's real tokens only: padding must not feed the backward direction."""
+        rnn = nn.utils.rnn
+        if attention_mask is None:
+            lengths = torch.full((hidden.size(0),), hidden.size(1), dtype=torch.long)
+        else:
+            lengths = attention_mask.sum(1).clamp(min=1).cpu()
+        # LSTMs have no bf16 CPU kernels under autocast: run this part in float32.
+        with torch.autocast(hidden.device.type, enabled=False):
+            packed = rnn.pack_padded_sequence(hidden.float(), lengths, batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            out, _ = rnn.pad_packed_sequence(out, batch_first=True, total_length=hidden.size(1))
+        return out
 
     def forward(
         self,

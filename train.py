@@ -49,12 +49,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"],
                     help="default: accelerate's setting; the quickstart uses bf16 where the CPU has native bf16")
     ap.add_argument("--decoder", choices=["crf", "softmax"], default="crf")
+    ap.add_argument("--head", choices=["dense", "bilstm"], default="dense",
+                    help="encoder -> Dense+ReLU (the paper's) or encoder -> BiLSTM -> Dense+ReLU")
+    ap.add_argument("--lstm_size", type=int, default=256, help="--head bilstm: hidden units per direction")
     ap.add_argument("--fc_size", type=int)
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--window_length", type=int, default=256, help="sub-words per window (long sentences are split)")
     ap.add_argument("--sample", type=float, help="per corpus: a fraction (<1) or a count of training documents")
     ap.add_argument("--corpus_sample", nargs="+", metavar="NAME=N",
-                    help="aioner/quickstart: per-corpus --sample overrides, e.g. BioRED=10 (a fraction < 1 or a count)")
+                    help="aioner/quickstart: per-corpus --sample overrides, e.g. BioRED=10 (a fraction < 1, a count or all)")
     ap.add_argument("--exclude_tests_of", nargs="+", metavar="CORPUS",
                     help="aioner: leave out training documents that are in these corpora's test sets (default: BioRED)")
     ap.add_argument("--general_sample", type=float, help="gerbera: fraction or count of general-domain sentences")
@@ -98,7 +101,13 @@ def corpus_sample(args) -> dict:
         name, sep, value = item.partition("=")
         if not sep:
             raise SystemExit(f"--corpus_sample expects NAME=N, not {item!r}")
-        out[name] = float(value) if float(value) < 1 else int(float(value))
+        if value == "all":  # the whole training set of this corpus, whatever --sample says
+            out[name] = None
+            continue
+        try:
+            out[name] = float(value) if float(value) < 1 else int(float(value))
+        except ValueError:
+            raise SystemExit(f"--corpus_sample {item!r}: N must be a fraction < 1, a count or 'all'") from None
     return out
 
 
@@ -133,6 +142,8 @@ def main(argv=None) -> int:
              "decoder": args.decoder, "sample": args.sample, "seed": args.seed}
     # Only when given, so that runs started before these options existed still resume.
     extra.update({k: getattr(args, k) for k in ("corpus_sample", "exclude_tests_of") if getattr(args, k)})
+    if args.head != "dense":
+        extra["head"] = args.head
 
     def train_args(output_dir: Path, epochs: int) -> TrainArgs:
         return TrainArgs(
@@ -143,7 +154,7 @@ def main(argv=None) -> int:
             resume_from_checkpoint=args.resume_from_checkpoint, extra=extra)
 
     head = {"decoder": args.decoder, "fc_size": args.fc_size, "dropout": args.dropout,
-            "window_length": args.window_length}
+            "window_length": args.window_length, "head": args.head, "lstm_size": args.lstm_size}
     sample = int(args.sample) if args.sample and args.sample >= 1 else args.sample
 
     def start_model(scheme):

@@ -1,0 +1,236 @@
+"""The transfer-learning framework's parts: ensembles, gazetteer post-processing, the BiLSTM head."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, run_python, tiny_tagger
+
+TEXTS = ["BRCA1 mutations cause breast cancer in women.",
+         "Aspirin (acetylsalicylic acid) reduced IL-6 levels in mice treated with LPS; p53 was unchanged."]
+
+
+def entities_of(model, tokenizer, task="ALL"):
+    from pipeline_aioner import AIONERTagger
+
+    return AIONERTagger(model, tokenizer).tag(TEXTS, task)
+
+
+# ----- ensembles -----
+@pytest.mark.parametrize("decoder", ["crf", "softmax"])
+def test_ensemble_of_a_model_with_itself_equals_the_model(decoder):
+    from aioner.ensemble import AIONEREnsemble
+
+    model, tokenizer = tiny_tagger(decoder, seed=3)
+    with torch.no_grad():  # a head that predicts some entities, so the comparison has something to compare
+        model.classifier.bias.normal_(0, 3, generator=torch.Generator().manual_seed(1))
+    alone = entities_of(model, tokenizer)
+    together = entities_of(AIONEREnsemble([model, model]).eval(), tokenizer)
+    assert sum(map(len, alone)) > 0
+    assert [[(e["start"], e["end"], e["type"]) for e in d] for d in together] == \
+           [[(e["start"], e["end"], e["type"]) for e in d] for d in alone]
+    for a, b in zip(alone, together):
+        assert [e["score"] for e in a] == pytest.approx([e["score"] for e in b], abs=1e-5)
+
+
+def test_ensemble_averages_emissions_and_crf_scores():
+    from aioner.ensemble import AIONEREnsemble
+
+    (a, _), (b, _) = tiny_tagger(seed=1), tiny_tagger(seed=2)
+    with torch.no_grad():
+        a.crf.transitions.normal_(), b.crf.transitions.normal_()
+    ens = AIONEREnsemble([a, b]).eval()
+    ids = torch.randint(1000, 5000, (2, 9), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        mean = (a.emissions(ids)[0] + b.emissions(ids)[0]) / 2
+        torch.testing.assert_close(ens.emissions(ids)[0], mean)
+    torch.testing.assert_close(ens.crf.transitions, (a.crf.transitions + b.crf.transitions) / 2)
+
+
+def test_ensemble_refuses_members_that_do_not_fit(tmp_path):
+    from aioner.checkpoint import save_checkpoint
+    from aioner.ensemble import AIONEREnsemble, load_ensemble
+
+    crf, tok = tiny_tagger("crf")
+    soft, _ = tiny_tagger("softmax")
+    gene_only, gene_tok = tiny_tagger(tasks={"Gene": ["Gene"]})
+    with pytest.raises(ValueError, match="share the decoder"):
+        AIONEREnsemble([crf, soft])
+    with pytest.raises(ValueError, match="share a label set"):
+        AIONEREnsemble([crf, gene_only])
+    save_checkpoint(crf, tok, tmp_path / "a")
+    save_checkpoint(gene_only, gene_tok, tmp_path / "b")
+    with pytest.raises(ValueError, match=r"b: its tokenizer's vocabulary differs"):
+        load_ensemble([str(tmp_path / "a"), str(tmp_path / "b")])
+
+
+def test_ensemble_pipeline_and_cli(tmp_path):
+    from aioner.checkpoint import save_checkpoint
+    from aioner.ensemble import ensemble_pipeline
+
+    for seed in (1, 2):
+        model, tok = tiny_tagger(seed=seed)
+        save_checkpoint(model, tok, tmp_path / f"m{seed}")
+    members = [str(tmp_path / "m1"), str(tmp_path / "m2")]
+    pipe = ensemble_pipeline(members)
+    out = pipe(TEXTS[0])
+    assert all(TEXTS[0][e["start"]:e["end"]] == e["text"] for e in out)
+    (tmp_path / "in.txt").write_text(TEXTS[1], encoding="utf-8")
+    res = subprocess.run([sys.executable, "-m", "aioner.tagging", str(tmp_path / "in.txt"), "--model", *members,
+                          "--output_dir", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rec = json.loads((tmp_path / "out" / "in.jsonl").read_text())
+    assert [(e["start"], e["end"], e["type"]) for e in rec["entities"]] == \
+           [(e["start"], e["end"], e["type"]) for e in pipe(TEXTS[1])]
+
+
+# ----- gazetteers -----
+def test_gazetteer_matches_at_exact_offsets_in_unicode_text():
+    from aioner.gazetteer import Entry, Gazetteer
+
+    g = Gazetteer([Entry("IL-2", "Gene"), Entry("TNF-α", "Gene"), Entry("growth hormone", "Gene"),
+                   Entry("CO", "Chemical"), Entry("İstanbul virus", "Species")])
+    text = "😀 TNF-Α and IL-2-induced Growth\u00a0hormone? No: IL-2R, co. Yes: CO, İstanbul virus."
+    found = [(text[s:e], en.type) for s, e, en in g.matches(text)]
+    # any case for long terms, exact case for short ones; word boundaries; NBSP is not a space
+    assert found == [("TNF-Α", "Gene"), ("IL-2", "Gene"), ("CO", "Chemical"), ("İstanbul virus", "Species")]
+    g2 = Gazetteer([Entry("growth\u00a0hormone", "Gene")])
+    assert [text[s:e] for s, e, _ in g2.matches(text)] == ["Growth\u00a0hormone"]
+
+
+def test_gazetteer_longest_leftmost_and_modes():
+    from aioner.gazetteer import Entry, Gazetteer
+
+    g = Gazetteer([Entry("growth hormone", "Gene"), Entry("growth hormone deficiency", "Disease"),
+                   Entry("aspirin", "Chemical")])
+    text = "Growth hormone deficiency and aspirin; insulin too."
+    assert [(text[s:e], en.type) for s, e, en in g.matches(text)] == \
+           [("Growth hormone deficiency", "Disease"), ("aspirin", "Chemical")]
+    pred = [{"start": 39, "end": 46, "type": "Chemical", "score": 0.9, "text": "insulin"},
+            {"start": 30, "end": 37, "type": "Chemical", "score": 0.95, "text": "aspirin"}]
+    recall = g.apply(text, pred, "recall")
+    assert [(e["text"], e.get("source")) for e in recall] == \
+           [("Growth hormone deficiency", "gazetteer"), ("aspirin", None), ("insulin", None)]
+    precision = g.apply(text, pred, "precision")
+    assert [e["text"] for e in precision] == ["aspirin"]  # insulin: a Chemical without dictionary support
+    assert [e["text"] for e in g.apply(text, pred, "precision", min_score=0.8)] == ["aspirin", "insulin"]
+    species = [{"start": 39, "end": 46, "type": "Species", "score": 0.1, "text": "insulin"}]
+    assert g.apply(text, species, "precision") == species  # a type the dictionary does not cover is kept
+
+
+def test_gazetteer_tsv_round_trip_and_clear_errors(tmp_path):
+    from aioner.gazetteer import Entry, Gazetteer, GazetteerError
+
+    g = Gazetteer([Entry("p53", "Gene", "NCBIGene:7157"), Entry("mice", "Species")])
+    g.to_tsv(tmp_path / "g.tsv")
+    again = Gazetteer.from_tsv(tmp_path / "g.tsv")
+    assert again.entries == g.entries
+    (tmp_path / "bad.tsv").write_text("# comment\np53\tGene\nonly-a-term\n", encoding="utf-8")
+    with pytest.raises(GazetteerError, match=r"bad.tsv, line 3"):
+        Gazetteer.from_tsv(tmp_path / "bad.tsv")
+    with pytest.raises(GazetteerError, match="missing.tsv"):
+        Gazetteer.from_tsv(tmp_path / "missing.tsv")
+
+
+def test_gazetteer_from_annotations_drops_ambiguous_terms():
+    from aioner.gazetteer import Gazetteer
+
+    texts = ["Lead poisoning from lead.", "They lead the team; lead was measured.", "p53 and p53."]
+    ents = [(0, 20, 24, "Chemical"), (1, 20, 24, "Chemical"), (2, 0, 3, "Gene"), (2, 8, 11, "Gene")]
+    g = Gazetteer.from_annotations(texts, ents, min_precision=0.5)
+    # "lead" matches 4 times (case-insensitive), 2 annotated: kept at 0.5, dropped at 0.6
+    assert {e.term for e in g.entries} == {"lead", "p53"}
+    assert {e.term for e in Gazetteer.from_annotations(texts, ents, min_precision=0.6).entries} == {"p53"}
+
+
+def test_tagging_cli_applies_a_gazetteer(tmp_path):
+    from aioner.checkpoint import save_checkpoint
+
+    model, tok = tiny_tagger()
+    with torch.no_grad():  # a model that finds nothing: what comes out is the gazetteer's
+        model.classifier.bias.fill_(-100.0)
+        for label in model.config.label2id:
+            if label.startswith("O-"):
+                model.classifier.bias[model.config.label2id[label]] = 100.0
+    ckpt = save_checkpoint(model, tok, tmp_path / "silent")
+    (tmp_path / "g.tsv").write_text("acetylsalicylic acid\tChemical\nmice\tSpecies\n", encoding="utf-8")
+    (tmp_path / "in.txt").write_text(TEXTS[1], encoding="utf-8")
+    res = subprocess.run([sys.executable, "-m", "aioner.tagging", str(tmp_path / "in.txt"), "--model", str(ckpt),
+                          "--output_dir", str(tmp_path / "out"), "--gazetteer", str(tmp_path / "g.tsv"),
+                          "--gazetteer_mode", "recall"], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ents = json.loads((tmp_path / "out" / "in.jsonl").read_text())["entities"]
+    assert [(TEXTS[1][e["start"]:e["end"]], e["type"]) for e in ents] == \
+           [("acetylsalicylic acid", "Chemical"), ("mice", "Species")]
+    bad = subprocess.run([sys.executable, "-m", "aioner.tagging", str(tmp_path / "in.txt"), "--model", str(ckpt),
+                          "--output_dir", str(tmp_path / "out2"), "--gazetteer", str(tmp_path / "nope.tsv")],
+                         cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2 and "nope.tsv" in bad.stderr
+
+
+# ----- the BiLSTM head -----
+def bilstm_tagger():
+    from transformers import BertConfig
+
+    from aioner.checkpoint import resolve_encoder, tokenizer_with_tags
+    from aioner_scheme import AIOScheme
+    from modeling_aioner import AIONERConfig, AIONERForTokenClassification
+
+    torch.manual_seed(0)
+    tokenizer = tokenizer_with_tags(resolve_encoder(None), AIOScheme())
+    encoder = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64)
+    config = AIONERConfig(encoder_config=encoder.to_dict(), head="bilstm", lstm_size=16)
+    return AIONERForTokenClassification(config).eval(), tokenizer
+
+
+def test_bilstm_head_round_trips_through_trust_remote_code(tmp_path):
+    from aioner.checkpoint import save_checkpoint
+
+    model, tokenizer = bilstm_tagger()
+    assert model.lstm is not None and model.fc.in_features == 32
+    save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    ids = torch.randint(1000, 5000, (2, 11), generator=torch.Generator().manual_seed(0))
+    torch.save(ids, tmp_path / "ids.pt")
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+    run_python(f"""
+import torch
+from transformers import AutoModelForTokenClassification
+m = AutoModelForTokenClassification.from_pretrained({str(tmp_path / 'ckpt')!r}, trust_remote_code=True).eval()
+assert m.config.head == 'bilstm' and m.lstm.hidden_size == 16
+with torch.no_grad():
+    torch.save(m(input_ids=torch.load({str(tmp_path / 'ids.pt')!r})).logits, {str(tmp_path / 'out.pt')!r})
+""")
+    torch.testing.assert_close(torch.load(tmp_path / "out.pt"), expected, rtol=0, atol=0)
+
+
+def test_bilstm_ignores_padding():
+    model, _ = bilstm_tagger()
+    ids = torch.randint(1000, 5000, (1, 7), generator=torch.Generator().manual_seed(0))
+    padded = torch.cat([ids, torch.zeros(1, 5, dtype=torch.long)], 1)
+    mask = torch.cat([torch.ones(1, 7), torch.zeros(1, 5)], 1).long()
+    with torch.no_grad():
+        alone = model.emissions(ids, torch.ones_like(ids))[0]
+        batched = model.emissions(padded, mask)[0][:, :7]
+    torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_bilstm_head_trains(tmp_path):
+    """A few optimizer steps with the BiLSTM head lower the loss on a fixed batch."""
+    model, _ = bilstm_tagger()
+    model.train()
+    ids = torch.randint(1000, 5000, (4, 10), generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(0, model.config.num_labels, (4, 10), generator=torch.Generator().manual_seed(1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(40):
+        loss = model(input_ids=ids, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
