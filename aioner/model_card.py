@@ -77,3 +77,23 @@ def write_model_card(out: Path, info: dict, results: list[dict]) -> Path:
     path = Path(out) / "README.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def add_results(card: Path, results: list[dict], model_id: str | None = None) -> Path:
+    """Put test scores measured after training (e.g. by benchmarks/reproduce.py) into an existing
+    card: its model-index and its evaluation table. Other text is kept."""
+    card = Path(card)
+    text = card.read_text(encoding="utf-8")
+    if not text.startswith("---\n") or "\n---\n" not in text[4:]:
+        raise ValueError(f"{card}: no YAML front matter (--- ... ---) to put the model-index in")
+    head, body = text[4:].split("\n---\n", 1)
+    metadata = yaml.safe_load(head) or {}
+    name = model_id or (metadata.get("model-index") or [{}])[0].get("name") or card.parent.name
+    metadata["model-index"] = model_index(name, results)
+    metadata["datasets"] = sorted(set(metadata.get("datasets") or []) | {r["corpus"] for r in results})
+    start, end = body.find("## Evaluation"), body.find("## Limitations")
+    if start >= 0 and end > start:
+        intro = body[start:end].split("\n\n")[:2]  # the heading and the paragraph on the scoring
+        body = body[:start] + "\n\n".join(intro) + "\n\n" + results_table(results) + "\n\n" + body[end:]
+    card.write_text("---\n" + yaml.safe_dump(metadata, sort_keys=False).strip() + "\n---\n" + body, encoding="utf-8")
+    return card

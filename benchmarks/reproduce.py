@@ -649,6 +649,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def update_model_cards(ctx: Context, plan: Plan) -> None:
+    """Each trained model's card gets the test scores measured here (model-index and table)."""
+    from aioner.model_card import add_results
+
+    for run in plan.runs:
+        card = ctx.folder(run) / "README.md"
+        results = [{k: v for k, v in r.items() if k != "predictions"}
+                   for (name, _), r in ctx.scores.items() if name == run.name]
+        if results and card.exists():
+            add_results(card, results)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     ctx = Context(args)
@@ -674,6 +686,7 @@ def main(argv=None) -> int:
     for run, corpus in plan.evals:
         ctx.evaluate(run, corpus)
     payload, markdown = plan.report()
+    update_model_cards(ctx, plan)
     seconds = {"runs": {name: info.get("train_seconds") for name, info in ctx.train_info.items()},
                "total": round(time.time() - start, 1), "expected": round(expected)}
     result = {"experiment": args.experiment, "scale": args.scale, "scale_settings": ctx.scale,
