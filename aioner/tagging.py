@@ -5,14 +5,21 @@
 
 Inputs are files, folders (searched recursively) or globs. The format follows the
 extension (.pubtator/.PubTator → PubTator, .xml → BioC XML, .json → BioC JSON,
-.jsonl → JSONL of {"id", "text"}, .txt → one plain-text document), else the content.
+.jsonl → JSONL of {"id", "text"}, .txt → one plain-text document), else the content
+(.xml/.json/.bioc holding the other BioC flavour are read, and written, as what they hold).
+Offsets in a plain-text document count its characters as they are in the file (CRLF is two;
+a UTF-8 byte order mark is not text).
 Outputs keep the input's format (text and JSONL give JSONL): PubTator and BioC keep the
 text byte for byte and replace the annotations with the predictions.
 
 Safe to interrupt: each input is cut into chunks of documents; every finished chunk is
 appended (and fsynced) to ``OUT/<name>.part<rank>``; a re-run skips finished chunks and
 finished files, and the output file is written to a temporary name and renamed into place
-once complete. So an interrupted run, re-run, yields every document exactly once.
+once complete. So an interrupted run, re-run, yields every document exactly once. A chunk
+record is reused only for the same documents (ids and texts) and settings, so a re-run with
+another --chunk_docs, an edited input or another model re-tags instead of misaligning; a
+torn last line (killed mid-write) is skipped. Two inputs that would share an output name
+(``a.txt`` and ``a.jsonl``) are an error, not a silent skip.
 Processes started by ``accelerate launch`` share the chunks round-robin; the first
 process assembles each output.
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
 import os
 import sys
@@ -65,10 +73,12 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
 
 def detect_format(path: Path) -> str:
     fmt = EXTENSIONS.get(path.suffix.lower())
-    if fmt:
+    if fmt and not fmt.startswith("bioc"):
         return fmt
     with open(path, "rb") as f:
         head = f.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if fmt:  # BioC: XML or JSON as the content says (the output keeps what was read)
+        return "bioc-json" if head.startswith(("{", "[")) else "bioc-xml"
     first = head.split("\n", 1)[0]
     if "|t|" in first:
         return "pubtator"
@@ -96,22 +106,30 @@ def read_input(path: Path, fmt: str, problems: list[str]) -> list[Document]:
 
             docs = list(read_bioc(path, strict=False, on_problem=lambda e: problems.append(str(e))))
         elif fmt == "jsonl":
+            from dataset_scripts.documents import iter_lines
+
             docs = []
-            with open(path, encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                        text = rec["text"]
-                        doc_id = str(rec.get("id", n))
-                    except (json.JSONDecodeError, KeyError, TypeError) as err:
-                        raise InputError(f"{path}, line {n}: not a JSON object with a 'text' field ({err})")
-                    if not isinstance(text, str):
-                        raise InputError(f"{path}, line {n}, document {doc_id}: 'text' is not a string")
-                    docs.append(Document(doc_id, [Passage(0, text, "text")], []))
+            for n, line in iter_lines(path, str(path)):  # UTF-8 checked line by line, BOM and CRLF accepted
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    text = rec["text"]
+                    doc_id = rec.get("id")
+                    doc_id = str(n) if doc_id is None else str(doc_id)
+                except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+                    raise InputError(f"{path}, line {n}: not a JSON object with a 'text' field "
+                                     f"({type(err).__name__}: {str(err)[:100]})") from None
+                if not isinstance(text, str):
+                    raise InputError(f"{path}, line {n}, document {doc_id}: 'text' is not a string")
+                if _lone_surrogate(text + doc_id):  # a "\ud800" escape: no valid Unicode text
+                    raise InputError(f"{path}, line {n}, document {doc_id!r}: a lone surrogate "
+                                     f"({_lone_surrogate(text + doc_id)}) is not valid Unicode text")
+                docs.append(Document(doc_id, [Passage(0, text, "text")], []))
         else:
-            text = path.read_text(encoding="utf-8")
+            # The text as it is in the file (a BOM is not text): offsets count its CRLFs.
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                text = f.read()
             docs = [Document(path.stem, [Passage(0, text, "text")], [])]
     except CorpusFormatError as err:
         raise InputError(str(err)) from None
@@ -122,6 +140,14 @@ def read_input(path: Path, fmt: str, problems: list[str]) -> list[Document]:
     if not docs:
         raise InputError(f"{path}: no documents found")
     return docs
+
+
+def _lone_surrogate(s: str) -> str | None:
+    try:
+        s.encode("utf-8")  # fails exactly on lone surrogates
+    except UnicodeEncodeError as err:
+        return f"U+{ord(s[err.start]):04X}"
+    return None
 
 
 # ----- outputs -----
@@ -152,23 +178,49 @@ def write_output(docs: list[Document], entities: list[list[dict]], fmt: str, pat
 
 
 # ----- resumable chunks -----
-def read_parts(out: Path) -> dict[int, list]:
-    """Finished chunks recorded by any process; a torn last line (a killed writer) is ignored."""
+def chunk_key(docs: list[Document], run_key: str = "") -> str:
+    """What a finished chunk was computed from: its documents (ids and texts) and the run's settings.
+
+    A record is used only for the same key, so a re-run with another --chunk_docs, an edited
+    input or another model/task re-tags instead of pairing entities with the wrong documents.
+    """
+    h = hashlib.sha256(run_key.encode("utf-8", "surrogatepass"))
+    for d in docs:
+        h.update(b"\0" + d.id.encode("utf-8", "surrogatepass") + b"\0" + d.text.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:32]
+
+
+def read_parts(out: Path, keys: dict[int, str] | None = None) -> dict[int, list]:
+    """Finished chunks recorded by any process whose key matches ``keys`` (when given).
+
+    Torn lines (a killed writer) and records of other chunkings or inputs are ignored.
+    """
     done = {}
     for part in out.parent.glob(out.name + ".part*"):
-        with open(part, encoding="utf-8") as f:
+        with open(part, encoding="utf-8", errors="replace") as f:
             for line in f:
                 try:
                     rec = json.loads(line)
-                except json.JSONDecodeError:
+                    chunk, entities = rec["chunk"], rec["entities"]
+                    if keys is None or (keys.get(chunk) is not None and rec.get("key") == keys[chunk]
+                                        and rec.get("docs") == len(entities)):
+                        done[chunk] = entities
+                except (ValueError, KeyError, TypeError):
                     continue
-                done[rec["chunk"]] = rec["entities"]
     return done
 
 
-def append_part(out: Path, rank: int, chunk: int, entities: list) -> None:
-    with open(out.with_name(f"{out.name}.part{rank}"), "a", encoding="utf-8") as f:
-        f.write(json.dumps({"chunk": chunk, "entities": entities}, ensure_ascii=False) + "\n")
+def append_part(out: Path, rank: int, chunk: int, entities: list, key: str | None = None) -> None:
+    with open(out.with_name(f"{out.name}.part{rank}"), "a+b") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell():  # after a torn last line (a writer killed mid-line), start a new line
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+            f.seek(0, os.SEEK_END)
+            if torn:
+                f.write(b"\n")
+        rec = {"chunk": chunk, "key": key, "docs": len(entities), "entities": entities}
+        f.write((json.dumps(rec) + "\n").encode("ascii"))
         f.flush()
         os.fsync(f.fileno())
 
@@ -202,7 +254,8 @@ class Tagger:
 def run(args) -> int:
     from accelerate import PartialState
 
-    from aioner.checkpoint import load_checkpoint
+    from aioner.ensemble import load_ensemble
+    from aioner.gazetteer import Gazetteer, GazetteerTagger
     from aioner.training import enable_cpu_ranks
     from pipeline_aioner import AIONERTagger
 
@@ -217,16 +270,41 @@ def run(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     import torch
 
-    model, tokenizer = load_checkpoint(args.model, device=state.device)
+    models = args.model if isinstance(args.model, list) else [args.model]
+    if getattr(args, "allow_pickle", False):  # read by aioner.checkpoint.load_checkpoint
+        os.environ["AIONER_ALLOW_PICKLE"] = "1"
+    try:
+        model, tokenizer = load_ensemble(models, device=state.device)
+        gazetteer = Gazetteer.from_tsv(args.gazetteer) if args.gazetteer else None
+    except (ValueError, OSError) as err:  # GazetteerError is a ValueError
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     dtype = torch.bfloat16 if args.bf16 else None
-    tagger = Tagger(AIONERTagger(model, tokenizer, args.tokens_per_batch, dtype), args.task, args.overlapping)
+    engine = AIONERTagger(model, tokenizer, args.tokens_per_batch, dtype)
+    if gazetteer is not None:
+        engine = GazetteerTagger(engine, gazetteer, args.gazetteer_mode, args.gazetteer_min_score)
+    tagger = Tagger(engine, args.task, args.overlapping)
     failures, tagged_docs, start = 0, 0, time.time()
     html_docs = []
+    # Parts are reused only by a run with the same settings that decide predictions (see chunk_key).
+    run_key = json.dumps({k: v for k, v in sorted(vars(args).items())
+                          if k not in ("inputs", "output_dir", "html", "chunk_docs", "tokens_per_batch")}, default=str)
+    outputs: dict[Path, Path] = {}
     bar = tqdm(total=None, unit="doc", desc="tagging", disable=not state.is_main_process)
     for path in files:
         fmt = args.format or detect_format(path)
         out = out_dir / (path.stem + OUTPUT_SUFFIX[fmt])
+        if out in outputs:  # a.txt and a.jsonl, or dir1/a.xml and dir2/a.xml: one would be lost
+            if state.is_main_process:
+                print(f"error: {path}: its output {out} is that of {outputs[out]} too; rename one of them "
+                      "or tag them into different folders", file=sys.stderr)
+            failures += 1
+            continue
+        outputs[out] = path
         if out.exists() and not args.html:
+            if state.is_main_process:  # killed between the rename and the clean-up
+                for part in out.parent.glob(out.name + ".part*"):
+                    part.unlink(missing_ok=True)
             continue  # finished by an earlier run
         problems: list[str] = []
         try:
@@ -244,22 +322,28 @@ def run(args) -> int:
             done = None
         else:
             n_chunks = (len(docs) + args.chunk_docs - 1) // args.chunk_docs
-            done = read_parts(out)
+            chunks = [docs[k * args.chunk_docs:(k + 1) * args.chunk_docs] for k in range(n_chunks)]
+            keys = {k: chunk_key(c, run_key) for k, c in enumerate(chunks)}
+            done = read_parts(out, keys)
             for k in range(n_chunks):
                 if k in done or k % state.num_processes != state.process_index:
                     continue
-                chunk = docs[k * args.chunk_docs:(k + 1) * args.chunk_docs]
-                ents = tagger.tag(chunk)
-                append_part(out, state.process_index, k, ents)
-                bar.update(len(chunk) * state.num_processes)
-                tagged_docs += len(chunk)
+                ents = tagger.tag(chunks[k])
+                append_part(out, state.process_index, k, ents, keys[k])
+                bar.update(len(chunks[k]) * state.num_processes)
+                tagged_docs += len(chunks[k])
             state.wait_for_everyone()
             if state.is_main_process:
-                done = read_parts(out)
+                done = read_parts(out, keys)
                 entities = [e for k in range(n_chunks) for e in done[k]]
-                write_output(docs, entities, fmt, out)
-                for part in out.parent.glob(out.name + ".part*"):
-                    part.unlink()
+                try:
+                    write_output(docs, entities, fmt, out)
+                except (CorpusFormatError, OSError) as err:  # the parts stay: a re-run writes again
+                    print(f"error: {path}: the tagged output cannot be written ({err})", file=sys.stderr)
+                    failures += 1
+                else:
+                    for part in out.parent.glob(out.name + ".part*"):
+                        part.unlink()
             state.wait_for_everyone()
         if args.html and state.is_main_process:
             html_docs += _read_back(out, fmt)
@@ -290,15 +374,24 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="aioner-tag", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="+", help="files, folders or globs")
-    ap.add_argument("--model", required=True, help="checkpoint folder or Hub id")
+    ap.add_argument("--model", required=True, nargs="+",
+                    help="checkpoint folder or Hub id; several: an ensemble (emissions averaged, one decoding)")
+    ap.add_argument("--gazetteer", help="TSV of term<TAB>type[<TAB>id] applied after the model (aioner/gazetteer.py)")
+    ap.add_argument("--gazetteer_mode", choices=["recall", "precision", "both"], default="both",
+                    help="recall: add missed dictionary matches; precision: drop unsupported predictions")
+    ap.add_argument("--gazetteer_min_score", type=float, default=1.0,
+                    help="precision mode drops unsupported predictions only below this confidence")
     ap.add_argument("--output_dir", required=True)
     ap.add_argument("--task", default="ALL", help="ALL or one entity type the model knows")
     ap.add_argument("--format", choices=FORMATS, help="input format (default: from extension or content)")
     ap.add_argument("--overlapping", action="store_true", help="one pass per type: nested entities of other types")
     ap.add_argument("--html", help="also write a self-contained HTML view of the tagged documents here")
-    ap.add_argument("--tokens_per_batch", type=int, default=8192)
+    ap.add_argument("--tokens_per_batch", type=int, help="padded sub-words per forward batch (default: 2048 on CPU, 16384 on GPU)")
     ap.add_argument("--chunk_docs", type=int, default=256, help="documents per resumable chunk")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU, or CPUs with native bf16)")
+    ap.add_argument("--allow_pickle", action="store_true",
+                    help="also load checkpoints whose weights are pickle files (pytorch_model.bin); default: "
+                         "safetensors only, since unpickling can run code")
     args = ap.parse_args(argv)
     try:
         return run(args)
