@@ -63,17 +63,20 @@ def test_table2_smoke_writes_both_systems_per_type_and_the_wilcoxon_test(tiny_en
 
 
 RECIPES = {  # experiment -> pieces some dry-run command must contain
-    "table2": ["--recipe single --corpora BioRED --sample 0.25", "--recipe aioner --sample 0.25"],
-    "table3": ["--recipe aioner", "--recipe single --corpora GNormPlus", "--recipe single --corpora BioID"],
-    "fig3": ["--recipe single --corpora BioRED --sample 10", "--recipe aioner --sample 0.25 --corpus_sample BioRED=10",
+    # cpu scale: all of BioRED (Table 2's target) in every system, 10% of each other corpus
+    "table2": ["--recipe single --corpora BioRED --epochs", "--recipe aioner --sample 0.1 --corpus_sample BioRED=all"],
+    "table3": ["--recipe aioner", "--recipe single --corpora GNormPlus --sample 0.1",
+               "--recipe single --corpora BioID --sample 0.1"],
+    "fig3": ["--recipe single --corpora BioRED --sample 10", "--recipe aioner --sample 0.1 --corpus_sample BioRED=10",
              "--corpus_sample BioRED=100"],
     "fig4": ["--recipe single --corpora AnatEM", "--recipe finetune --corpora AnatEM --init_from",
              "--recipe merged --corpora AnatEM", "--recipe aioner"],
     "gerbera": ["--recipe single --corpora NCBI-Disease",
                 "--recipe gerbera --corpora NCBI-Disease --general CoNLL-2003"],
-    "crf_vs_softmax": ["--recipe single --corpora BioRED --sample 0.25 --epochs",
-                       "--recipe single --corpora BioRED --sample 0.25 --decoder softmax",
-                       "--recipe aioner --sample 0.25 --epochs", "--recipe aioner --sample 0.25 --decoder softmax"],
+    "crf_vs_softmax": ["--recipe single --corpora BioRED --epochs",
+                       "--recipe single --corpora BioRED --decoder softmax",
+                       "--recipe aioner --sample 0.1 --corpus_sample BioRED=all --epochs",
+                       "--recipe aioner --sample 0.1 --corpus_sample BioRED=all --decoder softmax"],
 }
 
 
@@ -90,7 +93,7 @@ def test_dry_run_prints_the_right_train_commands_and_writes_nothing(reproduce, e
         assert any(piece in c for c in commands), (piece, commands)
     assert all("--epochs 3 " in c and "--eval_test --output_dir " in c for c in commands)
     if experiment == "fig4":  # AIONER-Pretrained starts from table2's AIO model
-        assert any(f"--init_from {tmp_path}/runs/cpu/aioner-s0.25 " in c for c in commands)
+        assert any(f"--init_from {tmp_path}/runs/cpu/aioner-s0.1-BioREDall " in c for c in commands)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
     # Every command is one train.py accepts (fig3's --corpus_sample only once train.py has it).
     for c in commands:
