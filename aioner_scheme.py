@@ -183,7 +183,9 @@ def word_pieces(tokenizer, words: Sequence[str], cache: dict | None = None) -> l
     cache = {} if cache is None else cache
     todo = [w for w in dict.fromkeys(words) if w not in cache]
     if todo:
-        encoded = tokenizer(todo, add_special_tokens=False)["input_ids"]
+        # verbose=False: a word of more sub-words than the encoder's limit is not an error here (windows()
+        # and build_input() cut it), so transformers' "will result in indexing errors" warning would mislead.
+        encoded = tokenizer(todo, add_special_tokens=False, verbose=False)["input_ids"]
         for w, ids in zip(todo, encoded):
             cache[w] = ids if ids else [tokenizer.unk_token_id]
     return [cache[w] for w in words]

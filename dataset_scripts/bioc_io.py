@@ -27,8 +27,12 @@ annotation cannot be a single span, so it is reported (CorpusFormatError, or wit
 strict=False a problem and the annotation is left out).
 
 Errors name the file and the document id: content that is neither XML nor JSON, a
-malformed BioC structure, overlapping passages, an annotation outside its passage,
-annotation text differing from the document text.
+malformed BioC structure, overlapping passages or sentences, an annotation outside its
+passage, annotation text differing from the document text, values of the wrong type
+(BioC JSON can hold any JSON value anywhere: an offset must be an integer from 0 to
+10**8, a text or infon value a string), text that is not valid Unicode (a lone surrogate, which
+JSON's "\ud800" escapes can make). A document without an id is named by its position
+("#3"). Empty XML infons (``<infon key="type"/>``) read as "".
 
 XML caveat: XML 1.0 cannot hold most control characters (U+0000-U+001F except tab,
 LF, CR); writing such text raises CorpusFormatError. Use BioC JSON for such text.
@@ -44,7 +48,7 @@ import bioc
 from bioc import biocjson, biocxml
 from lxml import etree  # installed with bioc, which parses XML with it
 
-from .documents import (CorpusFormatError, Document, DocumentStream, Mention, Passage,
+from .documents import (MAX_OFFSET, CorpusFormatError, Document, DocumentStream, Mention, Passage,
                         mention_problem)
 
 IDENTIFIER_KEYS = ("identifier", "concept_id", "MESH", "NCBI Gene")
@@ -76,7 +80,7 @@ def _load(path, source: str) -> bioc.BioCCollection:
         raise CorpusFormatError(f"invalid BioC JSON: {err.msg}", path=source, line=err.lineno) from None
     except etree.XMLSyntaxError as err:
         raise CorpusFormatError(f"invalid BioC XML: {err.msg}", path=source, line=err.lineno) from None
-    except (KeyError, TypeError, AttributeError, ValueError) as err:
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as err:
         # A missing key in BioC JSON or a missing <offset> in XML surfaces as KeyError/TypeError.
         raise CorpusFormatError(f"not a valid BioC file: {type(err).__name__}: {err}", path=source,
                                 line=getattr(err, "lineno", None)) from None
@@ -84,15 +88,20 @@ def _load(path, source: str) -> bioc.BioCCollection:
 
 
 def _documents(collection: bioc.BioCCollection, source: str, report):
-    for bdoc in collection.documents:
-        doc_id = str(bdoc.id)
+    for n, bdoc in enumerate(collection.documents, 1):
+        doc_id = str(bdoc.id) if isinstance(bdoc.id, (str, int)) and not isinstance(bdoc.id, bool) else f"#{n}"
 
         def error(message):
             report(CorpusFormatError(message, path=source, doc_id=doc_id))
 
-        passages = [Passage(p.offset, _passage_text(p), p.infons.get("type", "")) for p in bdoc.passages]
-        doc = Document(doc_id, passages, [], _document_infons(bdoc))
+        problem = _structure_problem(bdoc)
+        if problem:
+            error(problem)
+            continue
         try:
+            passages = [Passage(p.offset, _passage_text(p), _infons(p.infons).get("type", ""))
+                        for p in bdoc.passages]
+            doc = Document(doc_id, passages, [], _document_infons(bdoc))
             text = doc.text
         except CorpusFormatError as err:
             error(err.message)  # without consistent passages no offset can be trusted
@@ -113,9 +122,74 @@ def _passage_text(p: bioc.BioCPassage) -> str:
         return p.text or ""
     parts, pos = [], p.offset
     for s in sorted(p.sentences, key=lambda s: s.offset):
-        parts += [" " * max(0, s.offset - pos), s.text or ""]
+        if s.offset < pos:
+            raise CorpusFormatError(f"sentence at offset {s.offset} overlaps the text before it (which ends "
+                                    f"at {pos}) or starts before its passage")
+        parts += [" " * (s.offset - pos), s.text or ""]
         pos = s.offset + len(s.text or "")
     return "".join(parts)
+
+
+def _structure_problem(bdoc: bioc.BioCDocument) -> str | None:
+    """Why a parsed document cannot be read (values of the wrong type, invalid Unicode), or None."""
+    if not (isinstance(bdoc.id, (str, int)) and not isinstance(bdoc.id, bool)):
+        return f"document id {bdoc.id!r} is missing or not a string"
+    checks = [_text_problem(bdoc.id if isinstance(bdoc.id, str) else "", "document id"),
+              _infons_problem(bdoc.infons, "document")]
+    annotations = list(bdoc.annotations)
+    relations = list(bdoc.relations)
+    for i, p in enumerate(bdoc.passages):
+        checks += [_offset_problem(p.offset, f"passage {i}"), _text_problem(p.text, f"passage {i}"),
+                   _infons_problem(p.infons, f"passage {i}")]
+        for j, sent in enumerate(p.sentences):
+            checks += [_offset_problem(sent.offset, f"passage {i}, sentence {j}"),
+                       _text_problem(sent.text, f"passage {i}, sentence {j}")]
+            annotations += sent.annotations
+            relations += sent.relations
+        annotations += p.annotations
+        relations += p.relations
+    for ann in annotations:
+        where = f"annotation {ann.id}"
+        checks += [_text_problem(ann.text, where), _infons_problem(ann.infons, where)]
+        for loc in ann.locations:
+            checks += [_offset_problem(loc.offset, f"{where}: location offset"),
+                       _offset_problem(loc.length, f"{where}: location length")]
+    checks += [_infons_problem(r.infons, f"relation {r.id}") for r in relations]
+    return next((c for c in checks if c), None)
+
+
+def _offset_problem(value, where: str) -> str | None:
+    if type(value) is not int or not 0 <= value <= MAX_OFFSET:
+        return f"{where}: {value!r} is not an integer from 0 to {MAX_OFFSET}"
+    return None
+
+
+def _text_problem(value, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"{where}: text {value!r} is not a string"
+    try:
+        value.encode("utf-8")  # fails exactly on lone surrogates
+    except UnicodeEncodeError as err:
+        return (f"{where}: lone surrogate U+{ord(value[err.start]):04X} (an escape in the JSON?) is not valid "
+                "Unicode text")
+    return None
+
+
+def _infons_problem(infons, where: str) -> str | None:
+    if not isinstance(infons, dict):
+        return f"{where}: infons {infons!r} are not a mapping of strings"
+    for key, value in infons.items():
+        problem = _text_problem(value, f"{where}: infon {key!r}") or _text_problem(key, f"{where}: infon key")
+        if problem:
+            return problem
+    return None
+
+
+def _infons(infons: dict) -> dict:
+    """Infons with None (an empty XML element) read as ""."""
+    return {str(k): "" if v is None else v for k, v in infons.items()}
 
 
 def _mention(ann: bioc.BioCAnnotation, passage: Passage | None, text: str, error) -> Mention | None:
@@ -134,7 +208,7 @@ def _mention(ann: bioc.BioCAnnotation, passage: Passage | None, text: str, error
         error(f"annotation {ann.id} at {start}-{end} lies outside its passage "
               f"({passage.offset}-{passage.end})")
         return None
-    infons = ann.infons
+    infons = _infons(ann.infons)
     identifier = next((infons[k] for k in IDENTIFIER_KEYS if k in infons), None)
     extra = tuple(infons[_EXTRA_KEY].split("\t")) if _EXTRA_KEY in infons else ()
     m = Mention(start, end, ann.text if ann.text is not None else text[start:end],
@@ -147,8 +221,8 @@ def _mention(ann: bioc.BioCAnnotation, passage: Passage | None, text: str, error
 
 
 def _document_infons(bdoc: bioc.BioCDocument) -> dict:
-    infons = dict(bdoc.infons)
-    relations = [_relation_columns(r.infons) for r in bdoc.relations]
+    infons = _infons(bdoc.infons)
+    relations = [_relation_columns(_infons(r.infons)) for r in bdoc.relations]
     if relations:
         infons["relations"] = relations
     return infons

@@ -76,8 +76,10 @@ def read_conll(path_or_file, *, tag_column: int = -1, word_column: int = 0,
             raise CorpusFormatError(f"no column {word_column} or {tag_column} in a line of {ncols}",
                                     path=source, line=lineno) from None
         if not _TAG.fullmatch(tag):
-            raise CorpusFormatError(f"invalid tag {tag!r} (expected O, B-type or I-type)",
+            raise CorpusFormatError(f"invalid tag {tag[:40]!r} (expected O, B-type or I-type)",
                                     path=source, line=lineno)
+        if not word.strip():  # e.g. "<TAB>B-Gene": an entity of no characters
+            raise CorpusFormatError(f"empty word {word!r} (tag {tag[:40]!r})", path=source, line=lineno)
         if not words:
             first = lineno
         words.append(word)

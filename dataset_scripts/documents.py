@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 
+# Offsets beyond this are refused: a passage placed there would make a text of that many spaces
+# (BioC offsets are read as given; real documents, full texts included, are a few million at most).
+MAX_OFFSET = 10**8
+
+
 class CorpusFormatError(ValueError):
     """A corpus file is malformed. Names the file, 1-based line and document id where known."""
 
@@ -73,6 +78,11 @@ class Document:
     def text(self) -> str:
         parts, pos = [], 0
         for p in sorted(self.passages, key=lambda p: p.offset):
+            if p.offset < 0:
+                raise CorpusFormatError(f"passage at negative offset {p.offset}", doc_id=self.id)
+            if p.offset > MAX_OFFSET:
+                raise CorpusFormatError(f"passage at offset {p.offset}, beyond the largest supported "
+                                        f"({MAX_OFFSET})", doc_id=self.id)
             if p.offset < pos:
                 raise CorpusFormatError(f"passage at offset {p.offset} overlaps the text before it "
                                         f"(which ends at {pos})", doc_id=self.id)
@@ -95,12 +105,17 @@ class Document:
 def mention_problem(text: str, m: Mention) -> str | None:
     """Why ``m`` does not fit ``text``, or None when it does."""
     if not 0 <= m.start < m.end <= len(text):
-        return (f"mention offsets {m.start}-{m.end} ({m.text!r}) lie outside the document text "
+        return (f"mention offsets {m.start}-{m.end} ({_clip(m.text)!r}) lie outside the document text "
                 f"(length {len(text)}) or are empty")
     if text[m.start:m.end] != m.text:
-        return (f"mention text {m.text!r} does not match the document text "
-                f"{text[m.start:m.end]!r} at {m.start}-{m.end}")
+        return (f"mention text {_clip(m.text)!r} does not match the document text "
+                f"{_clip(text[m.start:m.end])!r} at {m.start}-{m.end}")
     return None
+
+
+def _clip(s: str, n: int = 80) -> str:
+    """Keep messages about enormous lines readable."""
+    return s if len(s) <= n else f"{s[:n]}... ({len(s)} characters)"
 
 
 class DocumentStream(Iterator[Document]):
@@ -141,10 +156,13 @@ def iter_lines(path_or_file, source: str,
 
     Decodes UTF-8 line by line so a bad byte is reported with its line number (and the
     document id ``doc_id_of`` finds in the line); always fatal, since text in another
-    encoding makes every offset after it suspect. Drops a leading BOM and accepts LF or
-    CRLF endings. Other trailing whitespace is kept: in PubTator it is part of the text
-    and counts in the offsets. Pass paths or binary files: a text-mode file object
-    with universal newlines would also split lines at a lone "\r".
+    encoding makes every offset after it suspect. Drops byte order marks at the start of
+    a line (the file's own, a doubled one, or one left mid-file by concatenating files:
+    they would otherwise end up, invisible, in a document id or a word) and accepts LF,
+    CRLF and CR CR LF (a twice-converted file) endings. Other trailing whitespace is kept:
+    in PubTator it is part of the text and counts in the offsets. Pass paths or binary
+    files: a text-mode file object with universal newlines would also split lines at a
+    lone "\r".
     """
     own = isinstance(path_or_file, (str, os.PathLike))
     f = open(path_or_file, "rb") if own else path_or_file
@@ -159,12 +177,7 @@ def iter_lines(path_or_file, source: str,
                         f"not valid UTF-8 ({err.reason} at byte {err.start} of the line "
                         f"{shown[:60]!r}); wrong encoding?", path=source, line=lineno,
                         doc_id=doc_id_of(shown)) from None
-            if lineno == 1:
-                raw = raw.removeprefix("\ufeff")
-            if raw.endswith("\n"):
-                raw = raw[:-1]
-            if raw.endswith("\r"):
-                raw = raw[:-1]
+            raw = raw.lstrip("\ufeff").removesuffix("\n").rstrip("\r")
             yield lineno, raw
     finally:
         if own:

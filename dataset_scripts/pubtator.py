@@ -21,14 +21,16 @@ Leniency and errors:
 * a document without its ``|a|`` line is an error; with strict=False it is reported
   and read with an empty abstract;
 * every other defect (mention text differing from the document text, offsets outside
-  it, non-numeric offsets, too few columns as in a truncated last line, a line of
-  another document, lines before any title) raises CorpusFormatError naming file,
+  it, non-numeric offsets (ASCII digits, at most 18), too few columns as in a truncated
+  last line, a line of another document, lines before any title, lines separated by a
+  lone CR) raises CorpusFormatError naming file,
   line and document. With strict=False the defect is reported (``stream.problems`` /
   ``on_problem``) and the offending line is left out; the document is still produced;
 * invalid UTF-8 (a file in another encoding) is always raised, even with strict=False.
 
 Trailing spaces of annotation lines are dropped: they would end up in identifiers
-(NCBIdisease_TrainDev has one 'OMIM:106210 ').
+(NCBIdisease_TrainDev has one 'OMIM:106210 '). A "\r" inside a title or abstract is text
+(written back as is); at the end of a line it is part of the line ending.
 
 Round trip: ``write_pubtator(read_pubtator(f))`` reproduces the files in
 shared/corpora byte for byte except for lines left out as problems, Linnaeus_Test's
@@ -44,14 +46,18 @@ from typing import Callable, Iterable
 from .documents import (CorpusFormatError, Document, DocumentStream, Mention, Passage,
                         iter_lines, mention_problem, open_for_writing, source_name)
 
-_TEXT_LINE = re.compile(r"([^\t|]*)\|([ta])\|(.*)", re.DOTALL)
-_INT = re.compile(r"-?\d+")
+_TEXT_LINE = re.compile(r"([^\t|\r]*)\|([ta])\|(.*)", re.DOTALL)
+_CR_LINES = re.compile(r"\r[^\t|\r]*\|[ta]\|")  # a title/abstract line after a lone CR
+_INT = re.compile(r"-?[0-9]+")  # ASCII digits only: int() would also take "٣" (and fail past 4300 digits)
+_MAX_DIGITS = 18
 _RELATION_TYPE = re.compile(r"[A-Za-z][\w-]*")
+_ID = re.compile(r"(?!\ufeff)[^\t|\n\r]*")  # what reads back as the same id
 
 
 def _doc_id_of(line: str) -> str | None:
     """The PMID a line starts with, for messages about lines that could not be parsed."""
-    return re.match(r"[^\t|]*", line).group() or None
+    m = re.match(r"[^\t|]{1,100}(?=[\t|])", line)  # an id is followed by a separator (not a whole line)
+    return m.group() if m else None
 
 
 def read_pubtator(path_or_file, *, strict: bool = True,
@@ -80,6 +86,12 @@ class _Pending:
         self.abstract: str | None = None
         self.mentions: list[Mention] = []
         self.relations: list[list[str]] = []
+        self._text: str | None = None
+
+    def text(self) -> str:  # built once: a full text with thousands of mentions is not copied per mention
+        if self._text is None:
+            self._text = f"{self.title} {self.abstract}"
+        return self._text
 
 
 def _parse(lines, source: str, report):
@@ -102,6 +114,11 @@ def _parse(lines, source: str, report):
             if doc is not None:
                 yield finish(doc)
             doc = None
+            continue
+        if _CR_LINES.search(line):
+            head = _TEXT_LINE.match(line)  # the id of the title line the CRs glued the rest to ("" is one)
+            error("lines end in a lone carriage return (CR): convert the file to LF or CRLF line endings",
+                  lineno, (head.group(1) if head else _doc_id_of(line)) if doc is None else None)
             continue
         text_line = _TEXT_LINE.fullmatch(line)
         if text_line:
@@ -156,11 +173,14 @@ def _annotation(doc: _Pending, cols: list[str], lineno: int, error) -> None:
               "(PMID, start, end, text, type): truncated?", lineno)
         return
     if not (_INT.fullmatch(cols[1]) and _INT.fullmatch(cols[2])):
-        error(f"non-numeric offset in {cols[1]!r}-{cols[2]!r}", lineno)
+        error(f"non-numeric offset in {cols[1][:30]!r}-{cols[2][:30]!r}", lineno)
+        return
+    if max(len(cols[1]), len(cols[2])) > _MAX_DIGITS:
+        error(f"offset in {cols[1][:30]!r}-{cols[2][:30]!r} has more than {_MAX_DIGITS} digits", lineno)
         return
     m = Mention(int(cols[1]), int(cols[2]), cols[3], cols[4],
                 cols[5] if len(cols) > 5 else None, tuple(cols[6:]), line=lineno)
-    problem = mention_problem(f"{doc.title} {doc.abstract}", m)
+    problem = mention_problem(doc.text(), m)
     if problem:
         error(problem, lineno)
     else:
@@ -179,8 +199,16 @@ def _title_and_abstract(doc: Document) -> tuple[str, str]:
     title, rest = first.text, text[len(first.text):]
     if rest and not rest.startswith(" "):
         raise CorpusFormatError("PubTator needs one space between title and abstract", doc_id=doc.id)
-    if "\n" in text or "\r" in text:
+    if "\n" in text:
         raise CorpusFormatError("PubTator cannot hold line breaks in the text", doc_id=doc.id)
+    # A "\r" inside a line reads back as text; at the end of the title or abstract it would be
+    # taken for part of a CRLF line ending.
+    if title.endswith("\r") or rest.endswith("\r"):
+        raise CorpusFormatError("PubTator cannot hold a carriage return at the end of the title or "
+                                "abstract", doc_id=doc.id)
+    if not _ID.fullmatch(doc.id):
+        raise CorpusFormatError(f"document id {doc.id!r} cannot be written in PubTator (it holds '|', "
+                                "a tab or a line break, or starts with a byte order mark)", doc_id=doc.id)
     return title, rest[1:]
 
 
