@@ -73,11 +73,13 @@ class AIONEREnsemble(nn.Module):
     decode_emissions = AIONERForTokenClassification.decode_emissions
 
 
-def load_ensemble(checkpoints: Sequence[str], device: str | torch.device | None = None):
-    """(model, tokenizer): one checkpoint as itself, several as an ``AIONEREnsemble``."""
+def load_ensemble(checkpoints: Sequence[str], device: str | torch.device | None = None, *,
+                  allow_pickle: bool | None = None):
+    """(model, tokenizer): one checkpoint as itself, several as an ``AIONEREnsemble``.
+    ``allow_pickle``: as in ``aioner.checkpoint.load_checkpoint`` (safetensors only unless allowed)."""
     from aioner.checkpoint import load_checkpoint
 
-    loaded = [load_checkpoint(c, device) for c in checkpoints]
+    loaded = [load_checkpoint(c, device, allow_pickle=allow_pickle) for c in checkpoints]
     if len(loaded) == 1:
         return loaded[0]
     tokenizer = loaded[0][1]
