@@ -126,11 +126,9 @@ def _b64_to_hex(value: str) -> str:
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    from dataset_scripts.corpora import sha256_of
+
+    return sha256_of(path)
 
 
 def locate_parts(spec: SplitEncoder) -> list[Path]:

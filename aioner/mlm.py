@@ -35,7 +35,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import re
 import shlex
 import sys
@@ -702,17 +701,9 @@ def push(out: Path, repo_id: str) -> None:
 
 
 def machine() -> str:
-    import platform
+    from aioner.training import describe_machine
 
-    import torch
-
-    cpu = platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads{gpu}"
+    return describe_machine()
 
 
 def _version(package: str) -> str:

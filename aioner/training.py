@@ -307,3 +307,16 @@ def save_best(model, tokenizer, out: Path) -> None:
     for f in scratch.iterdir():
         os.replace(f, out / f.name)
     scratch.rmdir()
+
+
+def describe_machine() -> str:
+    """CPU model, cores, torch threads, GPU and torch version: the "machine" of every results file."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads{gpu}, torch {torch.__version__}"

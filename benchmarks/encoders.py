@@ -35,8 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -92,15 +90,9 @@ def shown(path: Path) -> str:
 
 
 def machine() -> str:
-    import torch
+    from aioner.training import describe_machine
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads{gpu}, torch {torch.__version__}"
+    return describe_machine()
 
 
 def latest_progress(folder: Path) -> dict:

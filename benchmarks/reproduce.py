@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -274,6 +272,7 @@ class Recorder:
 
     def __init__(self, tagger):
         self.tagger, self.predicted = tagger, []
+        self.scheme = getattr(tagger, "scheme", None)
 
     def tag(self, texts, task, passages=None):
         self.predicted = self.tagger.tag(texts, task, passages)
@@ -623,15 +622,9 @@ def hours(seconds: float) -> str:
 
 
 def machine() -> str:
-    import torch
+    from aioner.training import describe_machine
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads{gpu}, torch {torch.__version__}"
+    return describe_machine()
 
 
 def parse_args(argv=None) -> argparse.Namespace:

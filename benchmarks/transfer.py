@@ -77,15 +77,6 @@ class Fixed:
         return self.predicted
 
 
-class Recorder:
-    def __init__(self, tagger):
-        self.tagger, self.scheme, self.predicted = tagger, tagger.scheme, None
-
-    def tag(self, texts, task="ALL", passages=None):
-        self.predicted = self.tagger.tag(texts, task, passages)
-        return self.predicted
-
-
 def summary(result: dict, gold, texts) -> dict:
     from aioner.evaluation import document_word_tags, per_class_report
 
@@ -104,6 +95,7 @@ def summary(result: dict, gold, texts) -> dict:
 
 def evaluate(tagger, corpus="BioRED") -> dict:
     from aioner.evaluation import evaluate_corpus
+    from reproduce import Recorder
 
     rec = Recorder(tagger)
     result = evaluate_corpus(rec, corpus)
