@@ -14,6 +14,7 @@ and ``pipeline_aioner.py``), so it imports nothing but the standard library.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -174,6 +175,35 @@ def spans_from_labels(labels: Sequence[str]) -> list[Span]:
 
 
 # ----- model inputs: wrapping, windows and first sub-words -----
+_PLAIN_BACKENDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _plain_backend(tokenizer):
+    """A copy of a fast tokenizer's Rust tokenizer with padding and truncation off (None if slow).
+
+    tokenizer.json files often switch both on (all-MiniLM-L6-v2 pads to 128), and the Rust
+    tokenizer applies them even to single words; the copy leaves the caller's tokenizer as it is.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        return None
+    try:
+        size, backend = _PLAIN_BACKENDS[tokenizer]
+        if size == len(tokenizer):  # tokens added since (task tags) invalidate the copy
+            return backend
+    except (KeyError, TypeError):
+        pass
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_padding()
+    backend.no_truncation()
+    try:
+        _PLAIN_BACKENDS[tokenizer] = (len(tokenizer), backend)
+    except TypeError:  # not weak-referenceable: no cache
+        pass
+    return backend
+
+
 def word_pieces(tokenizer, words: Sequence[str], cache: dict | None = None) -> list[list[int]]:
     """Sub-word ids of each word, tokenized on its own (as BERT's pre-tokenizer would).
 
@@ -185,7 +215,13 @@ def word_pieces(tokenizer, words: Sequence[str], cache: dict | None = None) -> l
     if todo:
         # verbose=False: a word of more sub-words than the encoder's limit is not an error here (windows()
         # and build_input() cut it), so transformers' "will result in indexing errors" warning would mislead.
-        encoded = tokenizer(todo, add_special_tokens=False, verbose=False)["input_ids"]
+        backend = _plain_backend(tokenizer)
+        if backend is not None:
+            # The Rust tokenizer directly: transformers' per-encoding Python conversion costs ~45 us
+            # a word, 7x the tokenization itself. Same ids (tests/test_scheme.py checks).
+            encoded = [e.ids for e in backend.encode_batch(todo, add_special_tokens=False)]
+        else:
+            encoded = tokenizer(todo, add_special_tokens=False, verbose=False)["input_ids"]
         for w, ids in zip(todo, encoded):
             cache[w] = ids if ids else [tokenizer.unk_token_id]
     return [cache[w] for w in words]
@@ -220,18 +256,28 @@ def special_ids(tokenizer) -> tuple[list[int], list[int]]:
     return ([] if first is None else [first]), ([] if last is None else [last])
 
 
-def build_input(tokenizer, pieces: Sequence[Sequence[int]], task: str, budget: int) -> tuple[list[int], list[int]]:
-    """``[CLS] <task> w1 w2 ... </task> [SEP]`` and the position of each word's first sub-word."""
+def task_frame(tokenizer, task: str) -> tuple[list[int], list[int]]:
+    """The ids before the words (``[CLS] <task>``) and after them (``</task> [SEP]``)."""
     before, after = special_ids(tokenizer)
     open_tag, close_tag = (tokenizer.convert_tokens_to_ids(t) for t in task_tags(task))
     if open_tag == tokenizer.unk_token_id or close_tag == tokenizer.unk_token_id:
         raise UnknownTaskError(f"the tokenizer has no task tags for task {task!r}")
-    ids = list(before) + [open_tag]
+    return list(before) + [open_tag], [close_tag] + list(after)
+
+
+def build_input(tokenizer, pieces: Sequence[Sequence[int]], task: str, budget: int,
+                frame: tuple[list[int], list[int]] | None = None) -> tuple[list[int], list[int]]:
+    """``[CLS] <task> w1 w2 ... </task> [SEP]`` and the position of each word's first sub-word.
+
+    ``frame``: ``task_frame(tokenizer, task)``, for callers that build many windows of one task.
+    """
+    head, tail = frame or task_frame(tokenizer, task)
+    ids = list(head)
     firsts = []
     for p in pieces:
         firsts.append(len(ids))
         ids.extend(p[:budget])
-    ids += [close_tag] + list(after)
+    ids += tail
     return ids, firsts
 
 

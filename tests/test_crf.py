@@ -125,3 +125,36 @@ def test_softmax_head_uses_cross_entropy_over_words_only():
     labels = torch.tensor([[-100, 3, -100, 18, -100]])
     expected = torch.nn.functional.cross_entropy(logits[0, [1, 3]], torch.tensor([3, 18]))
     torch.testing.assert_close(model.loss(logits, labels, wm), expected)
+
+
+def test_probability_space_marginals_match_log_space_and_fall_back_on_underflow():
+    from modeling_aioner import _crf_marginals_log
+
+    g = torch.Generator().manual_seed(3)
+    em = torch.randn(7, 30, 19, generator=g, dtype=torch.float64) * 5
+    em[..., 10:] += -1.0e4  # forbidden labels, as decode_emissions adds them
+    lengths = torch.tensor([30, 1, 2, 17, 30, 5, 29])
+    mask = torch.arange(30)[None] < lengths[:, None]
+    start, end, trans = (torch.randn(*s, generator=g, dtype=torch.float64) * 3 for s in [(19,), (19,), (19, 19)])
+    fast = crf_marginals(em, mask, start, end, trans)
+    slow = _crf_marginals_log(em, mask, start, end, trans)
+    torch.testing.assert_close(fast[mask], slow[mask])
+    torch.testing.assert_close(fast[mask].sum(-1), torch.ones(int(mask.sum()), dtype=torch.float64))
+    # Transition scores 2,000 nats apart underflow in probability space: the log-space answer is used.
+    extreme = trans.clone()
+    extreme[:, :] = -2000.0
+    extreme[0, 0] = 0.0
+    no_start = torch.full_like(start, 0.0)
+    no_start[0] = -2000.0  # no path through label 0 survives in probability space
+    calls = []
+    import modeling_aioner
+
+    real = modeling_aioner._crf_marginals_log
+    modeling_aioner._crf_marginals_log = lambda *a: calls.append(1) or real(*a)
+    try:
+        out = crf_marginals(em, mask, no_start, end, extreme)
+    finally:
+        modeling_aioner._crf_marginals_log = real
+    assert calls and torch.isfinite(out).all()
+    start = no_start
+    torch.testing.assert_close(out[mask], _crf_marginals_log(em, mask, start, end, extreme)[mask])

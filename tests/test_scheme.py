@@ -51,3 +51,19 @@ def test_windows_keep_every_word():
     covered = [i for a, b in runs for i in range(a, b)]
     assert covered == list(range(len(counts)))
     assert all(sum(min(c, 8) for c in counts[a:b]) <= 8 for a, b in runs)
+
+
+def test_word_pieces_match_the_tokenizer_and_ignore_its_padding_and_truncation():
+    # all-MiniLM-L6-v2's tokenizer.json pads to 128 and truncates: word_pieces goes to the Rust
+    # tokenizer directly (speed) and must still give exactly the ids the tokenizer gives a word.
+    from aioner.checkpoint import new_tagger
+    from aioner_scheme import word_pieces
+
+    _, tok = new_tagger(decoder="softmax")
+    words = ["BRCA1", "growth", "hormone-deficiency", "Ω-3", "<ALL>", "\u200b", "x" * 700, "a1b2c3d4e5" * 9, "café", "IL-2Rα"]
+    expected = [tok(w, add_special_tokens=False, verbose=False)["input_ids"] or [tok.unk_token_id] for w in words]
+    assert word_pieces(tok, words) == expected
+    assert tok.pad_token_id not in {i for p in word_pieces(tok, words) for i in p}
+    before = len(tok)
+    tok.add_tokens(["zzqx"], special_tokens=True)  # a token added after the first call is seen
+    assert len(tok) == before + 1 and word_pieces(tok, ["zzqx"]) == [[tok.convert_tokens_to_ids("zzqx")]]

@@ -106,19 +106,27 @@ def test_overlapping_merges_nested_entities_of_two_types():
     from aioner_scheme import AIOScheme
     from dataset_scripts.documents import Document, Passage
 
-    text = "growth hormone deficiency"
+    text = "growth hormone deficiency and aspirin"
 
     class Engine:
         scheme = AIOScheme()
 
         def tag(self, texts, task, passages):
-            found = {"Gene": [(0, 14, "Gene")], "Disease": [(0, 25, "Disease")]}.get(task, [])
+            found = {"ALL": [(0, 25, "Disease")], "Gene": [(0, 14, "Gene")], "Disease": [(0, 25, "Disease")],
+                     "Chemical": [(30, 37, "Chemical")]}.get(task, [])
             return [[{"start": s, "end": e, "type": t, "text": text[s:e], "score": 1.0} for s, e, t in found]]
 
-    ents = Tagger(Engine(), "ALL", overlapping=True).tag([Document("d", [Passage(0, text)], [])])[0]
-    assert [(e["text"], e["type"]) for e in ents] == [("growth hormone deficiency", "Disease"),
-                                                      ("growth hormone", "Gene")]
-    assert Tagger(Engine(), "ALL", overlapping=False).tag([Document("d", [Passage(0, text)], [])])[0] == []
+    def run(mode):
+        ents = Tagger(Engine(), "ALL", overlapping=mode).tag([Document("d", [Passage(0, text)], [])])[0]
+        return [(e["text"], e["type"]) for e in ents]
+
+    flat = [("growth hormone deficiency", "Disease")]
+    assert run(None) == flat
+    # nested: the flat layer plus what nests in another type; the Chemical the ALL pass did not find stays out
+    assert run("nested") == run(True) == flat + [("growth hormone", "Gene")]
+    assert run("union") == flat + [("growth hormone", "Gene"), ("aspirin", "Chemical")]
+    with pytest.raises(ValueError, match="nested"):
+        run("all")
 
 
 def test_killed_run_resumes_with_every_document_exactly_once(gene_checkpoint, tmp_path):
