@@ -345,6 +345,9 @@ def parse_args(argv=None):
     ap.add_argument("--reuse", action="store_true", help="use finished runs instead of refusing")
     ap.add_argument("--test_docs", type=int, help="score on the first N BioRED test documents only (smoke)")
     ap.add_argument("--dry_run", action="store_true", help="print the commands and the expected time only")
+    ap.add_argument("--add_run", nargs=3, metavar=("ENCODER", "LABEL", "FOLDER"),
+                    help="score a finished train.py run of ENCODER (e.g. mpnet) and record it in the existing "
+                         "results/encoders.json under LABEL (e.g. baseline_3_epochs), beside the budgeted runs")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny runs (2 steps, 4 documents, 3 MLM steps, 5 test documents) to check the script")
     args = ap.parse_args(argv)
@@ -356,9 +359,35 @@ def parse_args(argv=None):
     return args
 
 
+def add_run(bench: Bench, argv) -> int:
+    """Score one more finished run and record it in the existing results file (nothing retrained)."""
+    key, label, folder = bench.args.add_run
+    folder = Path(folder) if Path(folder).is_absolute() else REPO / folder
+    out = bench.results_dir / "encoders.json"
+    result = json.loads(out.read_text())
+    name = ENCODERS[key]["name"]
+    results = json.loads((folder / "results.json").read_text())
+    p = latest_progress(folder)
+    history = results.get("history") or []
+    entry = {**bench.score(folder), "run": shown(folder), "command": results.get("command"),
+             "train_steps": p.get("global_step"), "train_seconds": round(p.get("train_seconds", 0.0), 1),
+             "train_tokens_per_s": round(p["train_tokens"] / p["train_seconds"], 1) if p.get("train_seconds") else None,
+             "epochs_run": len(history), "best_dev_f1": pct(results.get("best_dev_f1")),
+             "dev_f1_per_epoch": [pct(h.get("dev_f1")) for h in history],
+             "scored": {"command": "python benchmarks/encoders.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
+                        "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+    result["encoders"].setdefault(name, {})[label] = entry
+    out.write_text(json.dumps(result, indent=1))
+    print(json.dumps({name: {label: {k: entry[k] for k in ("overall_f1", "per_type_f1", "train_seconds",
+                                                           "tagging_tokens_per_s")}}}, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     bench = Bench(args)
+    if args.add_run:
+        return add_run(bench, argv)
     expected = bench.expected_seconds()
     budget = ("train.py --max_seconds" if bench.native_budget else
               f"--max_steps calibrated per encoder ({args.calibration_steps}-step runs)")

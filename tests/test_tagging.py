@@ -95,7 +95,7 @@ def test_text_and_jsonl_give_jsonl_with_exact_offsets(gene_checkpoint, tmp_path)
 def test_overlapping_returns_every_types_entities(gene_checkpoint, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "x.txt").write_text("growth hormone deficiency", encoding="utf-8")
-    tag(tmp_path / "in", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--overlapping")
+    tag(tmp_path / "in", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--overlapping", "union")
     ents = json.loads(open(tmp_path / "out" / "x.jsonl").readline())["entities"]
     assert {(e["text"], e["type"]) for e in ents} >= {("growth", "Gene"), ("growth", "Disease")}
 
@@ -180,7 +180,7 @@ def test_bad_inputs_are_named_and_the_run_goes_on(gene_checkpoint, tmp_path):
 def test_html_view(gene_checkpoint, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("BRCA1 <b>causes</b> cancer & more.")
-    tag(tmp_path / "in", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--overlapping",
+    tag(tmp_path / "in", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--overlapping", "union",
         "--html", tmp_path / "view.html")
     page = (tmp_path / "view.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<mark" in page and "Disease" in page
