@@ -262,7 +262,7 @@ class Tagger:
             for i, ents in enumerate(self.engine.tag(texts, task, passages)):
                 kept = list(merged[i].values())
                 for e in ents:
-                    if self.mode == "nested" and n > 0 and not _overlaps_another_type(e, kept):
+                    if self.mode == "nested" and n > 0 and not _nests_with_another_type(e, kept):
                         continue
                     merged[i].setdefault((e["start"], e["end"], e["type"]), {
                         "start": e["start"], "end": e["end"], "text": e["text"], "type": e["type"],
@@ -270,7 +270,7 @@ class Tagger:
         return [sorted(m.values(), key=lambda e: (e["start"], -e["end"])) for m in merged]
 
 
-def _overlaps_another_type(entity: dict, kept: list[dict]) -> bool:
+def _nests_with_another_type(entity: dict, kept: list[dict]) -> bool:
     """True if ``entity`` nests in, or holds, a kept entity of another type, and clashes with none.
 
     Nesting is proper: one span inside the other, not the same span (a single-type pass that
@@ -420,8 +420,8 @@ def main(argv=None) -> int:
     ap.add_argument("--task", default="ALL", help="ALL or one entity type the model knows")
     ap.add_argument("--format", choices=FORMATS, help="input format (default: from extension or content)")
     ap.add_argument("--overlapping", nargs="?", const="nested", choices=["nested", "union"],
-                    help="also run one pass per single type: 'nested' (the default) adds the entities that "
-                         "overlap another type's to the --task output; 'union' returns every pass's entities")
+                    help="also run one pass per single type: 'nested' (the default) adds the entities that nest "
+                         "in, or hold, another type's to the --task output; 'union' returns every pass's entities")
     ap.add_argument("--html", help="also write a self-contained HTML view of the tagged documents here")
     ap.add_argument("--tokens_per_batch", type=int, help="padded sub-words per forward batch (default: 2048 on CPU, 16384 on GPU)")
     ap.add_argument("--chunk_docs", type=int, default=256, help="documents per resumable chunk")

@@ -102,6 +102,19 @@ def latest_progress(folder: Path) -> dict:
     return json.loads((states[-1] / "progress.json").read_text()) if states else {}
 
 
+def run_record(folder: Path) -> dict:
+    """What a finished train.py run in ``folder`` used and reached (its results.json and last saved state)."""
+    results = json.loads((folder / "results.json").read_text())
+    p = latest_progress(folder)
+    history = results.get("history") or []
+    return {"run": shown(folder), "train_steps": p.get("global_step"),
+            "train_seconds": round(p.get("train_seconds", 0.0), 1),
+            "train_tokens_per_s": round(p["train_tokens"] / p["train_seconds"], 1) if p.get("train_seconds") else None,
+            "wall_seconds": results.get("seconds"), "epochs_run": len(history),
+            "best_dev_f1": pct(results.get("best_dev_f1")),
+            "dev_f1_per_epoch": [pct(h.get("dev_f1")) for h in history]}
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -241,15 +254,8 @@ class Bench:
                 cmd += ["--resume_from_checkpoint", "latest"]
             self.run(cmd)
             cmd = "python " + shlex.join(cmd)
-        results = json.loads((folder / "results.json").read_text())
-        p = latest_progress(folder)
-        history = results.get("history") or []
-        return {"run": shown(folder), "command": cmd, "budget_seconds": None if self.args.smoke else self.budget,
-                "max_steps": steps, "train_steps": p.get("global_step"),
-                "train_seconds": round(p.get("train_seconds", 0.0), 1),
-                "train_tokens_per_s": round(p["train_tokens"] / p["train_seconds"], 1) if p.get("train_seconds") else None,
-                "wall_seconds": results.get("seconds"), "epochs_run": len(history),
-                "best_dev_f1": pct(results.get("best_dev_f1")), "learning_rate": self.learning_rate(key)}
+        return {**run_record(folder), "command": cmd, "budget_seconds": None if self.args.smoke else self.budget,
+                "max_steps": steps, "learning_rate": self.learning_rate(key)}
 
     def score(self, folder: Path) -> dict:
         """Strict/relaxed F1 on BioRED test (evaluate_corpus), and tagging sub-words/s on those documents."""
@@ -366,14 +372,8 @@ def add_run(bench: Bench, argv) -> int:
     out = bench.results_dir / "encoders.json"
     result = json.loads(out.read_text())
     name = ENCODERS[key]["name"]
-    results = json.loads((folder / "results.json").read_text())
-    p = latest_progress(folder)
-    history = results.get("history") or []
-    entry = {**bench.score(folder), "run": shown(folder), "command": results.get("command"),
-             "train_steps": p.get("global_step"), "train_seconds": round(p.get("train_seconds", 0.0), 1),
-             "train_tokens_per_s": round(p["train_tokens"] / p["train_seconds"], 1) if p.get("train_seconds") else None,
-             "epochs_run": len(history), "best_dev_f1": pct(results.get("best_dev_f1")),
-             "dev_f1_per_epoch": [pct(h.get("dev_f1")) for h in history],
+    command = json.loads((folder / "results.json").read_text()).get("command")
+    entry = {**bench.score(folder), **run_record(folder), "command": command,
              "scored": {"command": "python benchmarks/encoders.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
                         "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
     result["encoders"].setdefault(name, {})[label] = entry
