@@ -190,6 +190,13 @@ def chunk_key(docs: list[Document], run_key: str = "") -> str:
     return h.hexdigest()[:32]
 
 
+def chunk_size(documents: int, chunk_docs: int, processes: int) -> int:
+    """Documents per chunk of one input. A file of fewer than chunk_docs x processes documents is cut
+    finer, so that no process idles on it; a large file keeps --chunk_docs (chunk keys make resuming
+    safe whatever the cut)."""
+    return max(1, min(chunk_docs, -(-documents // processes)))
+
+
 def read_parts(out: Path, keys: dict[int, str] | None = None) -> dict[int, list]:
     """Finished chunks recorded by any process whose key matches ``keys`` (when given).
 
@@ -356,17 +363,18 @@ def run(args) -> int:
         if out.exists():  # --html on a finished output: read the predictions back
             done = None
         else:
-            n_chunks = (len(docs) + args.chunk_docs - 1) // args.chunk_docs
-            chunks = [docs[k * args.chunk_docs:(k + 1) * args.chunk_docs] for k in range(n_chunks)]
+            size = chunk_size(len(docs), args.chunk_docs, state.num_processes)
+            n_chunks = (len(docs) + size - 1) // size
+            chunks = [docs[k * size:(k + 1) * size] for k in range(n_chunks)]
             keys = {k: chunk_key(c, run_key) for k, c in enumerate(chunks)}
             done = read_parts(out, keys)
+            tagged_docs += sum(len(c) for k, c in enumerate(chunks) if k not in done)  # by all ranks
             for k in range(n_chunks):
                 if k in done or k % state.num_processes != state.process_index:
                     continue
                 ents = tagger.tag(chunks[k])
                 append_part(out, state.process_index, k, ents, keys[k])
                 bar.update(len(chunks[k]) * state.num_processes)
-                tagged_docs += len(chunks[k])
             state.wait_for_everyone()
             if state.is_main_process:
                 done = read_parts(out, keys)
@@ -390,7 +398,7 @@ def run(args) -> int:
         print(f"HTML view: {args.html}")
     if state.is_main_process:
         seconds = time.time() - start
-        print(f"tagged {tagged_docs * state.num_processes} documents from {len(files)} input(s) in {seconds:.1f} s"
+        print(f"tagged {tagged_docs} documents from {len(files)} input(s) in {seconds:.1f} s"
               + (f"; {failures} input(s) had problems" if failures else ""))
     return 1 if failures else 0
 

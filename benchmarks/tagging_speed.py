@@ -10,14 +10,23 @@
   with the same encoder weights, whole documents, aggregation "simple", at batch sizes 1, 8, 32
   (its best is the comparison). It truncates a text at 512 sub-words; on the all-tests set
   (full texts among them) it also runs with ``stride=128``, which covers every sub-word as we do;
-* roofline: this machine's dense fp32 matmul FLOP/s (measured here, now) ÷ the encoder's FLOPs per
-  token (linear layers 24·h² per layer + attention 4·n·h per layer, n = mean window length).
+* layouts: both systems run as one process with every torch thread and, with ``--processes N``
+  (default: the core count), as N one-thread processes on contiguous shards of the documents (what
+  ``torchrun --nproc_per_node N -m aioner.tagging`` does with its chunks); the headline compares the
+  best layout of each. Small matmuls, layer norms and the Python around the encoder scale poorly
+  over threads, so on a few cores one process per core is faster;
+* ``--cli``: the real command on the test files, model loading and file I/O included, in one process
+  and under torchrun with N processes (their outputs must be byte-identical);
+* roofline: this machine's dense fp32 matmul FLOP/s with all threads (measured here, now) ÷ the
+  encoder's FLOPs per token (linear layers 24·h² per layer + attention 4·n·h per layer, n = mean
+  window length).
 Weights are untrained (speed does not depend on them). Tokens are the non-padding sub-words the
 encoder actually processed.
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -27,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aioner.checkpoint import new_tagger, resolve_encoder  # noqa: E402
+from aioner.checkpoint import new_tagger, resolve_encoder, save_checkpoint  # noqa: E402
 from aioner.evaluation import corpus_documents  # noqa: E402
 from aioner.training import describe_machine  # noqa: E402
 from pipeline_aioner import AIONERTagger  # noqa: E402
@@ -50,6 +59,7 @@ def matmul_flops(n=2048, reps=10, trials=3) -> float:
 
 
 def run_ours(decoder, texts, passages, chunk_docs):
+    torch.manual_seed(0)  # the same untrained weights as the multi-process workers
     model, tokenizer = new_tagger(decoder=decoder)
     model.eval()
     tagger = AIONERTagger(model, tokenizer)
@@ -78,15 +88,105 @@ def run_ours(decoder, texts, passages, chunk_docs):
             "mean_window_length": mean_len, "entities": sum(map(len, ents))}, model
 
 
-def run_stock(texts, batch_size, stride=None):
-    """The stock pipeline; ``stride``: long texts in overlapping chunks instead of truncated at 512."""
+def shards(texts, n):
+    """``n`` contiguous slices of ``texts`` with about equal characters each."""
+    total, bounds, acc = sum(map(len, texts)), [0], 0
+    for i, text in enumerate(texts):
+        acc += len(text)
+        if len(bounds) < n and acc >= total * len(bounds) / n:
+            bounds.append(i + 1)
+    bounds += [len(texts)] * (n + 1 - len(bounds))
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def _worker(kind, args, barrier, queue):
+    """One process of a multi-process run: one torch thread, warm up, wait for all, tag a shard."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    if kind == "ours":
+        decoder, texts, passages, chunk_docs = args
+        model, tokenizer = new_tagger(decoder=decoder)
+        model.eval()
+        tagger = AIONERTagger(model, tokenizer)
+        tagger.tag(texts[:5], "ALL", passages[:5])  # warm-up
+        barrier.wait()
+        start = time.monotonic()
+        n = sum(len(e) for k in range(0, len(texts), chunk_docs)
+                for e in tagger.tag(texts[k : k + chunk_docs], "ALL", passages[k : k + chunk_docs]))
+    else:
+        texts, batch_size, stride = args
+        pipe, _ = stock_pipeline(stride)
+        pipe(texts[:2], batch_size=batch_size)
+        barrier.wait()
+        start = time.monotonic()
+        n = sum(map(len, pipe(texts, batch_size=batch_size)))
+    queue.put((start, time.monotonic(), n))
+
+
+def run_processes(kind, texts, passages, processes, decoder="crf", chunk_docs=256, batch_size=1, stride=None):
+    """Wall seconds for ``processes`` one-thread processes each tagging a contiguous shard of the
+    documents (what ``torchrun --nproc_per_node N -m aioner.tagging`` does with its chunks), from the
+    moment all are warm until the last one is done. CLOCK_MONOTONIC is system-wide on Linux."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(processes), ctx.Queue()
+    jobs = []
+    for part in shards(texts, processes):
+        args = ((decoder, texts[part], passages[part], chunk_docs) if kind == "ours"
+                else (texts[part], batch_size, stride))
+        jobs.append(ctx.Process(target=_worker, args=(kind, args, barrier, queue)))
+    for job in jobs:
+        job.start()
+    done = [queue.get() for _ in jobs]
+    for job in jobs:
+        job.join()
+    seconds = max(end for _, end, _ in done) - min(start for start, _, _ in done)
+    return {"processes": processes, "threads_per_process": 1, "seconds": seconds,
+            "docs_per_s": len(texts) / seconds, "entities": sum(n for *_, n in done),
+            "busiest_process_seconds": max(end - start for start, end, _ in done)}
+
+
+def test_files(names):
+    from dataset_scripts.corpora import fetch, get_corpus
+
+    return sorted({str(fetch(get_corpus(name).splits["test"])) for name in names})
+
+
+def run_cli(files, processes, model_dir, out_dir, chunk_docs):
+    """Wall seconds of the real command, model loading and file reading/writing included:
+    ``aioner-tag`` in one process, or under ``torchrun --nproc_per_node N`` (one thread each)."""
+    import shutil
+    import subprocess
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    args = ["-m", "aioner.tagging", *files, "--model", model_dir, "--output_dir", out_dir,
+            "--chunk_docs", str(chunk_docs)]
+    if processes > 1:
+        args = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes), *args]
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    if processes > 1:
+        env["OMP_NUM_THREADS"] = "1"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, *args], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    outputs = {p.name: p.read_bytes() for p in sorted(Path(out_dir).iterdir())}
+    return {"processes": processes, "seconds": seconds, "command": " ".join(["python", *args]), "outputs": outputs}
+
+
+def stock_pipeline(stride):
     from transformers import AutoTokenizer, BertForTokenClassification, pipeline
 
     path = resolve_encoder(None)
     model = BertForTokenClassification.from_pretrained(path, num_labels=19).eval()
     tok = AutoTokenizer.from_pretrained(path)
     kwargs = {"stride": stride} if stride else {}
-    pipe = pipeline("token-classification", model=model, tokenizer=tok, aggregation_strategy="simple", **kwargs)
+    return pipeline("token-classification", model=model, tokenizer=tok, aggregation_strategy="simple", **kwargs), tok
+
+
+def run_stock(texts, batch_size, stride=None):
+    """The stock pipeline; ``stride``: long texts in overlapping chunks instead of truncated at 512."""
+    pipe, tok = stock_pipeline(stride)
     pipe(texts[:2], batch_size=batch_size)
     start = time.perf_counter()
     pipe(texts, batch_size=batch_size)
@@ -109,6 +209,10 @@ def main():
     ap.add_argument("--stock", nargs="+", default=None,
                     help="stock runs as BATCH or BATCH:STRIDE (default: 1 8 32 on BioRED; 1 and 1:128 on all tests)")
     ap.add_argument("--limit", type=int, help="only the first N documents (a smoke run)")
+    ap.add_argument("--cli", action="store_true",
+                    help="also time the aioner-tag command on the test files: one process and N under torchrun")
+    ap.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                    help="also run ours and the best stock run as N one-thread processes on shards (1: skip)")
     args = ap.parse_args()
     stock_runs = args.stock or (["1", "8", "32"] if args.docs == "biored" else ["1", "1:128"])
     torch.manual_seed(0)
@@ -131,31 +235,77 @@ def main():
         batch, _, stride = run.partition(":")
         stock.append(run_stock(texts, int(batch), int(stride) if stride else None))
         print("stock", json.dumps(stock[-1]), flush=True)
+    layouts = {"ours": [], "stock": []}
+    threads = torch.get_num_threads()
+    if args.processes > 1:
+        run = run_processes("ours", texts, passages, args.processes, decoder=args.heads[0], chunk_docs=args.chunk_docs)
+        layouts["ours"].append({**run, "tokens_per_s": crf["tokens"] / run["seconds"]})
+        print("ours", json.dumps(layouts["ours"][-1]), flush=True)
+        best = max(stock, key=lambda s: s["docs_per_s"])
+        run = run_processes("stock", texts, passages, args.processes, batch_size=best["batch_size"], stride=best["stride"])
+        layouts["stock"].append({**run, "batch_size": best["batch_size"], "stride": best["stride"],
+                                 "tokens_per_s": best["tokens_processed"] / run["seconds"],
+                                 "texts_truncated": best["texts_truncated"]})
+        print("stock", json.dumps(layouts["stock"][-1]), flush=True)
+    cli = None
+    if args.cli and not args.limit:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.manual_seed(0)
+            save_checkpoint(*new_tagger(decoder=args.heads[0]), f"{tmp}/model")
+            files = test_files(names)
+            runs = [run_cli(files, n, f"{tmp}/model", f"{tmp}/out{n}", args.chunk_docs)
+                    for n in sorted({1, args.processes})]
+        cli = {"files": [Path(f).name for f in files], "documents": len(texts),
+               "outputs_identical": all(r["outputs"] == runs[0]["outputs"] for r in runs),
+               "runs": [{**{k: v for k, v in r.items() if k != "outputs"}, "docs_per_s": len(texts) / r["seconds"]}
+                        for r in runs]}
+        print("cli", json.dumps(cli), flush=True)
     flops = (flops_before + matmul_flops()) / 2
+    torch.set_num_threads(1)
+    flops_one_thread = matmul_flops()
+    torch.set_num_threads(threads)
     cfg = model.encoder.config
     h, layers, n = cfg.hidden_size, cfg.num_hidden_layers, crf["mean_window_length"]
     flops_per_token = layers * (24 * h * h + 4 * n * h)
     roofline = flops / flops_per_token
-    best_stock = max(stock, key=lambda s: s["docs_per_s"])
-    full_stock = [s for s in stock if s["texts_truncated"] == 0]
+    one_process = f"1 process x {threads} threads"
+    ours_layouts = [{"layout": one_process, "docs_per_s": crf["docs_per_s"], "tokens_per_s": crf["tokens_per_s"]}]
+    ours_layouts += [{"layout": f"{r['processes']} processes x 1 thread", **r} for r in layouts["ours"]]
+    best_ours = max(ours_layouts, key=lambda r: r["docs_per_s"])
+    stock_all = [{"layout": one_process, **s} for s in stock]
+    stock_all += [{"layout": f"{r['processes']} processes x 1 thread", **r} for r in layouts["stock"]]
+    best_stock = max(stock_all, key=lambda s: s["docs_per_s"])
+    full_stock = [s for s in stock_all if s["texts_truncated"] == 0]
     best_full_stock = max(full_stock, key=lambda s: s["docs_per_s"]) if full_stock else None
     result = {
         "command": "python " + " ".join(sys.argv),
         "machine": describe_machine() + ", fp32",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "documents": len(texts), "test_sets": names, "encoder": "embedded:all-MiniLM-L6-v2",
-        "tokens_per_s": round(crf["tokens_per_s"], 1),
-        "docs_per_s": round(crf["docs_per_s"], 2),
-        "speedup_vs_stock_pipeline": round(crf["docs_per_s"] / best_stock["docs_per_s"], 3),
-        "speedup_vs_stock_pipeline_untruncated": (round(crf["docs_per_s"] / best_full_stock["docs_per_s"], 3)
+        "tokens_per_s": round(best_ours["tokens_per_s"], 1),
+        "docs_per_s": round(best_ours["docs_per_s"], 2),
+        "layout": best_ours["layout"], "stock_layout": best_stock["layout"],
+        "speedup_vs_stock_pipeline": round(best_ours["docs_per_s"] / best_stock["docs_per_s"], 3),
+        "speedup_vs_stock_pipeline_untruncated": (round(best_ours["docs_per_s"] / best_full_stock["docs_per_s"], 3)
                                                   if best_full_stock else None),
-        "fraction_of_roofline": round(crf["tokens_per_s"] / roofline, 3),
+        "fraction_of_roofline": round(best_ours["tokens_per_s"] / roofline, 3),
+        "one_process": {"docs_per_s": round(crf["docs_per_s"], 2), "tokens_per_s": round(crf["tokens_per_s"], 1),
+                        "speedup_vs_stock_pipeline": round(crf["docs_per_s"] / max(s["docs_per_s"] for s in stock), 3),
+                        "fraction_of_roofline": round(crf["tokens_per_s"] / roofline, 3)},
+        "ours_layouts": ours_layouts, "stock_layouts": layouts["stock"], "cli": cli,
         "crf_share": round(crf["decode_share"], 4),
         "decoder": args.heads[0], "chunk_docs": args.chunk_docs,
         **{f"ours_{head}": ours[head] for head in args.heads}, "stock_pipeline": stock,
-        "matmul_flops_per_s": flops, "encoder_flops_per_token": flops_per_token,
+        "matmul_flops_per_s": flops, "matmul_flops_per_s_one_thread": flops_one_thread,
+        "encoder_flops_per_token": flops_per_token,
         "roofline_tokens_per_s": round(roofline, 1),
-        "notes": ("speedup compares documents/s with the best stock run (ours also wraps every sentence in task "
+        "notes": ("headline figures are the best layout of ours (one process with every thread, or one "
+                  "one-thread process per core on contiguous shards, as torchrun --nproc_per_node N -m aioner.tagging) "
+                  "against the best stock run of either layout; one_process keeps the single-process figures; "
+                  "the roofline is the machine's all-thread matmul FLOP/s in both layouts. "
+                  "speedup compares documents/s with the best stock run (ours also wraps every sentence in task "
                   "tags and never truncates; the stock pipeline truncates texts at 512 sub-words unless given a "
                   "stride, so its truncating runs do less work on long texts); crf_share is the CRF decode "
                   "(Viterbi + marginals for scores) over all tagging time; stock tokens_per_s counts the "

@@ -156,6 +156,25 @@ def test_killed_run_resumes_with_every_document_exactly_once(gene_checkpoint, tm
     assert "tagged 0 documents" in res.stdout
 
 
+def test_two_ranks_share_a_small_file_and_write_what_one_process_writes(gene_checkpoint, tmp_path):
+    """torchrun with two (gloo, CPU) ranks: a 10-document file is cut into one chunk per rank, and the
+    assembled output is byte for byte the single-process one."""
+    from aioner.tagging import chunk_size
+
+    assert chunk_size(10, 256, 2) == 5 and chunk_size(10_000, 256, 2) == 256 and chunk_size(0, 256, 2) == 1
+    src = biored_head(tmp_path, 10)
+    tag(src, "--model", gene_checkpoint, "--output_dir", tmp_path / "one", "--task", "Gene")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29537",
+           *TAG[1:], str(src), "--model", str(gene_checkpoint), "--output_dir", str(tmp_path / "two"), "--task", "Gene"]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "tagged 10 documents from 1 input(s)" in res.stdout
+    one, two = tmp_path / "one" / "biored.pubtator", tmp_path / "two" / "biored.pubtator"
+    assert two.read_bytes() == one.read_bytes()
+    assert not list((tmp_path / "two").glob("*.part*"))
+
+
 def test_bad_inputs_are_named_and_the_run_goes_on(gene_checkpoint, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
