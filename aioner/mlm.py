@@ -389,6 +389,7 @@ class MLMArgs:
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
+    head_warmup_steps: int = 0  # first optimizer steps in which only newly initialised weights learn
     max_grad_norm: float = 1.0
     epochs: float | None = None
     max_steps: int = 0
@@ -475,10 +476,22 @@ def train_mlm(args: MLMArgs) -> dict:
         eval_batches = [eval_collate(list(range(i, min(i + args.batch_size, n_eval))))
                         for i in range(0, n_eval, args.batch_size)]
 
-    decay = [p for n, p in model.named_parameters() if not ("bias" in n or "norm" in n.lower())]
-    no_decay = [p for n, p in model.named_parameters() if "bias" in n or "norm" in n.lower()]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.learning_rate)
+    # Pre-trained weights and the weights initialised here (a new MLM head) in separate groups: with
+    # --head_warmup_steps the pre-trained ones keep learning rate 0 at first, so that a random head's
+    # first large gradients do not rewrite the encoder. (A learning rate of 0 rather than frozen
+    # weights: under several ranks DDP needs the same weights to take gradients throughout.)
+    new_weights = set(initialised)
+    groups = []
+    for pretrained in (True, False):
+        for decay in (True, False):
+            params = [p for n, p in model.named_parameters() if (n not in new_weights) == pretrained
+                      and ("bias" in n or "norm" in n.lower()) != decay]
+            if params:
+                groups.append({"params": params, "weight_decay": args.weight_decay if decay else 0.0,
+                               "pretrained": pretrained})
+    if args.head_warmup_steps and not new_weights:
+        accelerator.print("[mlm] --head_warmup_steps: the model loaded with its MLM head, nothing to warm up")
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate)
     mlm = MaskedOnlyLoss(model)
     wrapped, optimizer, loader = accelerator.prepare(mlm, optimizer, loader)
 
@@ -515,7 +528,8 @@ def train_mlm(args: MLMArgs) -> dict:
                     if args.max_seconds:
                         progress = max(progress, elapsed / args.max_seconds)
                     for group in optimizer.param_groups:
-                        group["lr"] = args.learning_rate * schedule_factor(progress, args.warmup_ratio)
+                        held = group.get("pretrained") and new_weights and step < args.head_warmup_steps
+                        group["lr"] = 0.0 if held else args.learning_rate * schedule_factor(progress, args.warmup_ratio)
                 optimizer.step()
                 optimizer.zero_grad()
             tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
@@ -668,7 +682,9 @@ def model_card(record: dict, model_id: str) -> str:
         f"- {masking}, probability {o['mlm_probability']} (transformers' DataCollatorForLanguageModeling)",
         f"- AdamW, learning rate {o['learning_rate']} (linear warm-up over {o['warmup_ratio']:.0%} of the run, then "
         f"linear decay{' over the ' + str(o['max_seconds']) + ' s budget' if o['max_seconds'] else ''}), "
-        f"weight decay {o['weight_decay']}, gradient clipping {o['max_grad_norm']}, seed {o['seed']}",
+        f"weight decay {o['weight_decay']}, gradient clipping {o['max_grad_norm']}, seed {o['seed']}"
+        + (f"; the first {o['head_warmup_steps']} steps trained only the new head (encoder at learning rate 0)"
+           if o.get("head_warmup_steps") else ""),
         f"- {head}",
         f"- training loss (mean of the first logged window → last): {fmt(first.get('loss'))} (step "
         f"{first.get('step', '—')}) → {fmt(last.get('loss'))} (step {last.get('step', '—')})",
@@ -738,6 +754,9 @@ def parse_args(argv=None) -> MLMArgs:
     ap.add_argument("--learning_rate", type=float, default=1e-4)
     ap.add_argument("--weight_decay", type=float, default=0.01)
     ap.add_argument("--warmup_ratio", type=float, default=0.06)
+    ap.add_argument("--head_warmup_steps", type=int, default=0,
+                    help="first N optimizer steps train only the weights the model lacked (a new MLM head), "
+                         "the pre-trained encoder at learning rate 0")
     ap.add_argument("--whole_word_mask", action="store_true", help="mask whole words (all their sub-words)")
     ap.add_argument("--mlm_probability", type=float, default=0.15)
     ap.add_argument("--seq_length", type=int, default=128)

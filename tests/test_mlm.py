@@ -136,6 +136,29 @@ def test_mlm_loss_falls_and_encoder_plugs_in(tiny_encoder, biored_files, tmp_pat
     assert torch.isfinite(loss)
 
 
+def test_head_warmup_leaves_the_pretrained_encoder_untouched(tiny_encoder, tmp_path):
+    """During --head_warmup_steps only the new head learns: every pre-trained weight is bit-identical."""
+    import torch
+    from transformers import AutoModel
+
+    from aioner.mlm import MLMArgs, train_mlm
+
+    out = tmp_path / "warm"
+    record = train_mlm(MLMArgs(
+        output_dir=str(out), encoder=tiny_encoder, corpora=["BioRED"], sample=20, exclude_tests_of=["BioRED"],
+        seq_length=64, batch_size=8, max_steps=8, head_warmup_steps=8, learning_rate=2e-3, warmup_ratio=0.0,
+        log_steps=1, seed=0, command="pytest"))
+    assert record["heldout_loss_after"] < record["heldout_loss_before"], "the head did not learn"
+    before, after = AutoModel.from_pretrained(tiny_encoder), AutoModel.from_pretrained(out)
+    compared = 0
+    for (name, a), (_, b) in zip(before.named_parameters(), after.named_parameters()):
+        if not name.startswith("pooler."):  # an MLM model has no pooler: AutoModel makes a new one
+            assert torch.equal(a, b), name
+            compared += 1
+    assert compared > 20
+    assert "trained only the new head" in (out / "README.md").read_text()
+
+
 @pytest.mark.parametrize("arch", ["bert", "mpnet"])
 def test_masked_only_loss_equals_the_models_own(arch):
     """The head on masked positions only gives the *ForMaskedLM loss, for BERT and MPNet."""
