@@ -115,6 +115,19 @@ def run_record(folder: Path) -> dict:
             "dev_f1_per_epoch": [pct(h.get("dev_f1")) for h in history]}
 
 
+def mlm_summary(folder: Path) -> dict:
+    """What pretrain_mlm.py did in ``folder`` (its mlm_training.json)."""
+    r = json.loads((folder / "mlm_training.json").read_text())
+    return {"folder": shown(folder), "command": r["options"]["command"], "steps": r["steps"],
+            "train_seconds": r["train_seconds"], "train_tokens_per_s": r["train_tokens_per_s"],
+            "documents": r["data"]["documents"], "tokens": r["data"]["tokens"], "epochs_seen": r["epochs_seen"],
+            "whole_word_mask": r["options"]["whole_word_mask"],
+            "head_warmup_steps": r["options"].get("head_warmup_steps", 0),
+            "heldout_loss_before": r["heldout_loss_before"], "heldout_loss_after": r["heldout_loss_after"],
+            "first_loss": r["history"][0]["loss"] if r["history"] else None,
+            "last_loss": r["history"][-1]["loss"] if r["history"] else None}
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -186,14 +199,7 @@ class Bench:
             print(f"[encoders] reusing {shown(folder)}")
         else:
             self.run(self.mlm_command() + (["--overwrite"] if folder.exists() else []))
-        r = json.loads(record.read_text())
-        return {"folder": shown(folder), "command": r["options"]["command"], "steps": r["steps"],
-                "train_seconds": r["train_seconds"], "train_tokens_per_s": r["train_tokens_per_s"],
-                "documents": r["data"]["documents"], "tokens": r["data"]["tokens"], "epochs_seen": r["epochs_seen"],
-                "whole_word_mask": r["options"]["whole_word_mask"],
-                "heldout_loss_before": r["heldout_loss_before"], "heldout_loss_after": r["heldout_loss_after"],
-                "first_loss": r["history"][0]["loss"] if r["history"] else None,
-                "last_loss": r["history"][-1]["loss"] if r["history"] else None}
+        return mlm_summary(folder)
 
     def calibrate(self, key: str, recipe: str) -> float:
         """Seconds per optimizer step of ``key`` on ``recipe`` (a short train.py run; cached)."""
@@ -376,6 +382,9 @@ def add_run(bench: Bench, argv) -> int:
     entry = {**bench.score(folder), **run_record(folder), "command": command,
              "scored": {"command": "python benchmarks/encoders.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
                         "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+    encoder = json.loads((folder / "training_args.json").read_text()).get("extra", {}).get("encoder")
+    if encoder and (REPO / encoder / "mlm_training.json").exists():  # an adapted encoder: what it saw
+        entry["mlm"] = mlm_summary(REPO / encoder)
     result["encoders"].setdefault(name, {})[label] = entry
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps({name: {label: {k: entry[k] for k in ("overall_f1", "per_type_f1", "train_seconds",

@@ -175,6 +175,32 @@ def test_two_ranks_share_a_small_file_and_write_what_one_process_writes(gene_che
     assert not list((tmp_path / "two").glob("*.part*"))
 
 
+def test_compiled_tagging_writes_what_eager_tagging_writes(gene_checkpoint, tmp_path):
+    src = biored_head(tmp_path, 3)
+    tag(src, "--model", gene_checkpoint, "--output_dir", tmp_path / "eager", "--task", "Gene")
+    res = tag(src, "--model", gene_checkpoint, "--output_dir", tmp_path / "compiled", "--task", "Gene", "--compile")
+    assert "tagging uncompiled" not in res.stderr  # it really compiled
+    assert (tmp_path / "compiled" / "biored.pubtator").read_bytes() == (tmp_path / "eager" / "biored.pubtator").read_bytes()
+
+
+def test_a_failing_compile_falls_back_to_eager(monkeypatch):
+    from pipeline_aioner import AIONERTagger
+
+    def broken_compile(fn, **kwargs):
+        def run(*a, **k):
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    model, tokenizer = tiny_tagger()
+    text = "BRCA1 mutations cause breast cancer."
+    expected = AIONERTagger(model, tokenizer).tag([text])
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    tagger = AIONERTagger(model, tokenizer, compile=True)
+    with pytest.warns(UserWarning, match="no C.. compiler.*tagging uncompiled"):
+        assert tagger.tag([text]) == expected
+    assert tagger.compile is False
+
+
 def test_bad_inputs_are_named_and_the_run_goes_on(gene_checkpoint, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
