@@ -253,9 +253,10 @@ class AIONERTagger:
 class AIONERTokenClassificationPipeline(Pipeline):
     """``pipeline("token-classification", model=..., trust_remote_code=True)`` for AIONER checkpoints."""
 
-    def __init__(self, *args, tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH, **kwargs):
+    def __init__(self, *args, tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH, compile: bool = False,
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        self.tagger = AIONERTagger(self.model, self.tokenizer, tokens_per_batch)
+        self.tagger = AIONERTagger(self.model, self.tokenizer, tokens_per_batch, compile=compile)
 
     def _sanitize_parameters(self, task=None, **kwargs):
         return {"task": task or "ALL"}, {}, {}
