@@ -436,7 +436,7 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk_docs", type=int, default=256, help="documents per resumable chunk")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU, or CPUs with native bf16)")
     ap.add_argument("--compile", action="store_true",
-                    help="torch.compile the model (one-off ~30-60 s per process; ~7%% faster on a 2-core CPU: "
+                    help="torch.compile the model (one-off 20-60 s per process; 3-6%% faster on a 2-core CPU: "
                          "for large jobs)")
     ap.add_argument("--allow_pickle", action="store_true",
                     help="also load checkpoints whose weights are pickle files (pytorch_model.bin); default: "
