@@ -158,8 +158,9 @@ class AIONERTagger:
 
     def windows_of(self, texts: Sequence[str], task: str,
                    passages: Sequence[Sequence[tuple[int, int]] | None] | None = None,
-                   first_index: int = 0) -> list[Window]:
-        """Windows of many texts, their new words sent to the tokenizer in one call."""
+                   first_index: int = 0, only: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[Window]:
+        """Windows of many texts, their new words sent to the tokenizer in one call; with ``only``
+        (character spans per text), just the sentences that overlap one of that text's spans."""
         self.scheme.check_task(task)
         frame = task_frame(self.tokenizer, task)
         sentences = []  # (text index, text, word spans)
@@ -170,6 +171,8 @@ class AIONERTagger:
                 text = text.encode("utf-8", "replace").decode("utf-8")  # "?" each, so offsets stay the same
             for start, end in (passages[i] if passages else None) or [(0, len(text))]:
                 for sentence in segment(text[start:end], offset=start):
+                    if only is not None and not any(a < sentence[-1][1] and sentence[0][0] < b for a, b in only[i]):
+                        continue
                     sentences.append((first_index + i, text, sentence))
         if len(self._piece_cache) > 500_000:  # bounded memory over PubMed-scale runs
             self._piece_cache.clear()
@@ -238,11 +241,12 @@ class AIONERTagger:
         return out
 
     def tag(self, texts: Sequence[str], task: str = "ALL",
-            passages: Sequence[Sequence[tuple[int, int]] | None] | None = None) -> list[list[dict]]:
-        """Entities of each text, sorted by offset."""
+            passages: Sequence[Sequence[tuple[int, int]] | None] | None = None,
+            only: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[list[dict]]:
+        """Entities of each text, sorted by offset (with ``only``: of the sentences overlapping those spans)."""
         results: list[list[dict]] = [[] for _ in texts]
         with gc_paused():
-            wins = self.windows_of(texts, task, passages)
+            wins = self.windows_of(texts, task, passages, only=only)
             for window, path, scores in self.label_windows(wins, task):
                 results[window.text_index].extend(self.entities(texts[window.text_index], window, path, scores))
         for r in results:

@@ -196,11 +196,11 @@ class GazetteerTagger:
     def scheme(self):
         return self.tagger.scheme
 
-    def tag(self, texts, task="ALL", passages=None):
+    def tag(self, texts, task="ALL", passages=None, only=None):
         # A single-type task may only output its own type: the dictionary's other types stay out.
         scheme = self.scheme
         allowed = set(scheme.tasks[task]) if scheme is not None and task in scheme.tasks else None
-        results = self.tagger.tag(texts, task, passages)
+        results = self.tagger.tag(texts, task, passages, only=only)
         out = []
         for text, ents in zip(texts, results):
             done = self.gazetteer.apply(text, ents, self.mode, self.min_score)

@@ -108,10 +108,13 @@ def test_overlapping_merges_nested_entities_of_two_types():
 
     text = "growth hormone deficiency and aspirin"
 
+    calls = []
+
     class Engine:
         scheme = AIOScheme()
 
-        def tag(self, texts, task, passages):
+        def tag(self, texts, task, passages, only=None):
+            calls.append((task, only))
             found = {"ALL": [(0, 25, "Disease")], "Gene": [(0, 14, "Gene")], "Disease": [(0, 25, "Disease")],
                      "Chemical": [(30, 37, "Chemical")]}.get(task, [])
             return [[{"start": s, "end": e, "type": t, "text": text[s:e], "score": 1.0} for s, e, t in found]]
@@ -123,10 +126,29 @@ def test_overlapping_merges_nested_entities_of_two_types():
     flat = [("growth hormone deficiency", "Disease")]
     assert run(None) == flat
     # nested: the flat layer plus what nests in another type; the Chemical the ALL pass did not find stays out
+    calls.clear()
     assert run("nested") == run(True) == flat + [("growth hormone", "Gene")]
+    # The single-type passes are asked only about the sentences holding an entity found so far.
+    assert calls[0] == ("ALL", None) and calls[1] == ("Gene", [[(0, 25)]])
+    assert all(only == [[(0, 25), (0, 14)]] for task, only in calls[2:7])
     assert run("union") == flat + [("growth hormone", "Gene"), ("aspirin", "Chemical")]
     with pytest.raises(ValueError, match="nested"):
         run("all")
+
+
+def test_windows_of_only_reads_the_sentences_overlapping_the_spans():
+    from pipeline_aioner import AIONERTagger
+
+    tagger = AIONERTagger(*tiny_tagger())
+    text = "BRCA1 is a gene. Aspirin helps a lot. Cancer kills."
+    every = tagger.windows_of([text], "Gene")
+    assert len(every) == 3
+    start = text.index("Aspirin")
+    only = tagger.windows_of([text], "Gene", only=[[(start, start + 7)]])
+    assert only == [every[1]]  # the same window, built the same way
+    assert tagger.windows_of([text], "Gene", only=[[]]) == []
+    assert len(tagger.windows_of([text], "Gene", only=[[(0, len(text))]])) == 3
+    assert tagger.tag([text], "Gene", only=[[]]) == [[]]
 
 
 def test_killed_run_resumes_with_every_document_exactly_once(gene_checkpoint, tmp_path):
