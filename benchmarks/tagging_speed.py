@@ -13,8 +13,8 @@
 * layouts: both systems run as one process with every torch thread and, with ``--processes N``
   (default: the core count), as N one-thread processes on contiguous shards of the documents (what
   ``torchrun --nproc_per_node N -m aioner.tagging`` does with its chunks); the headline compares the
-  best layout of each. Small matmuls, layer norms and the Python around the encoder scale poorly
-  over threads, so on a few cores one process per core is faster;
+  best layout of each (measured on 2 cores: no faster for ours, faster for the stock pipeline,
+  whose per-document Python runs on one thread);
 * ``--cli``: the real command on the test files, model loading and file I/O included, in one process
   and under torchrun with N processes (their outputs must be byte-identical);
 * roofline: this machine's dense fp32 matmul FLOP/s with all threads (measured here, now) ÷ the
@@ -58,6 +58,12 @@ def matmul_flops(n=2048, reps=10, trials=3) -> float:
     return sorted(rates)[len(rates) // 2]
 
 
+def tag_in_chunks(tagger, texts, passages, chunk_docs):
+    """Each text's entities, tagged ``chunk_docs`` documents per call as aioner-tag does."""
+    return [doc for k in range(0, len(texts), chunk_docs)
+            for doc in tagger.tag(texts[k : k + chunk_docs], "ALL", passages[k : k + chunk_docs])]
+
+
 def run_ours(decoder, texts, passages, chunk_docs, compile=False):
     torch.manual_seed(0)  # the same untrained weights as the multi-process workers
     model, tokenizer = new_tagger(decoder=decoder)
@@ -76,14 +82,11 @@ def run_ours(decoder, texts, passages, chunk_docs, compile=False):
     warm = time.perf_counter()
     tagger.tag(texts[:5], "ALL", passages[:5])  # warm-up
     if compile:  # compilation, and recompilation for the shapes dynamic ones do not cover: one full pass
-        for k in range(0, len(texts), chunk_docs):
-            tagger.tag(texts[k : k + chunk_docs], "ALL", passages[k : k + chunk_docs])
+        tag_in_chunks(tagger, texts, passages, chunk_docs)
     warm = time.perf_counter() - warm
     crf_seconds[0] = 0.0
     start = time.perf_counter()
-    ents = []
-    for k in range(0, len(texts), chunk_docs):  # as aioner-tag does (--chunk_docs)
-        ents += tagger.tag(texts[k : k + chunk_docs], "ALL", passages[k : k + chunk_docs])
+    ents = tag_in_chunks(tagger, texts, passages, chunk_docs)
     seconds = time.perf_counter() - start
     wins = tagger.windows_of(texts, "ALL", passages)
     tokens = sum(len(w.input_ids) for w in wins)
@@ -117,8 +120,7 @@ def _worker(kind, args, barrier, queue):
         tagger.tag(texts[:5], "ALL", passages[:5])  # warm-up
         barrier.wait()
         start = time.monotonic()
-        n = sum(len(e) for k in range(0, len(texts), chunk_docs)
-                for e in tagger.tag(texts[k : k + chunk_docs], "ALL", passages[k : k + chunk_docs]))
+        n = sum(map(len, tag_in_chunks(tagger, texts, passages, chunk_docs)))
     else:
         texts, batch_size, stride = args
         pipe, _ = stock_pipeline(stride)
@@ -168,10 +170,9 @@ def run_cli(files, processes, model_dir, out_dir, chunk_docs):
     shutil.rmtree(out_dir, ignore_errors=True)
     args = ["-m", "aioner.tagging", *files, "--model", model_dir, "--output_dir", out_dir,
             "--chunk_docs", str(chunk_docs)]
-    if processes > 1:
-        args = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes), *args]
     env = {**os.environ, "TQDM_DISABLE": "1"}
     if processes > 1:
+        args = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes), *args]
         env["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()
     subprocess.run([sys.executable, *args], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
