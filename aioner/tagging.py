@@ -306,8 +306,7 @@ def run(args) -> int:
     from aioner.training import enable_cpu_ranks
     from pipeline_aioner import AIONERTagger
 
-    enable_cpu_ranks()
-    state = PartialState()
+    state = PartialState(cpu=enable_cpu_ranks())  # PartialState alone ignores ACCELERATE_USE_CPU
     try:
         files = expand_inputs(args.inputs)
     except InputError as err:
@@ -404,7 +403,8 @@ def run(args) -> int:
         print(f"HTML view: {args.html}")
     if state.is_main_process:
         seconds = time.time() - start
-        print(f"tagged {tagged_docs} documents from {len(files)} input(s) in {seconds:.1f} s"
+        ranks = f" by {state.num_processes} processes" if state.num_processes > 1 else ""
+        print(f"tagged {tagged_docs} documents from {len(files)} input(s){ranks} in {seconds:.1f} s"
               + (f"; {failures} input(s) had problems" if failures else ""))
     return 1 if failures else 0
 

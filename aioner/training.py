@@ -67,14 +67,18 @@ class TrainArgs:
     extra: dict = field(default_factory=dict)  # recipe, encoder, corpora...: recorded, checked on resume
 
 
-def enable_cpu_ranks() -> None:
+def enable_cpu_ranks() -> bool:
     """Make ``torchrun``/``accelerate launch --multi_gpu`` processes on a machine without CUDA real gloo ranks.
 
     Without ``ACCELERATE_USE_CPU``, Accelerate on a CPU-only machine ignores WORLD_SIZE
-    and each process trains alone (DistributedType.NO), unsynchronised.
+    and each process trains alone (DistributedType.NO), unsynchronised. ``Accelerator`` reads that
+    variable; ``PartialState`` does not, so the returned flag must be passed as ``PartialState(cpu=...)``.
     """
+    from accelerate.utils import parse_flag_from_env
+
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+    return parse_flag_from_env("ACCELERATE_USE_CPU")
 
 
 def default_learning_rate(encoder: str | None) -> float:
