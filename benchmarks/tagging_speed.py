@@ -175,10 +175,15 @@ def run_cli(files, processes, model_dir, out_dir, chunk_docs):
         args = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes), *args]
         env["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()
-    subprocess.run([sys.executable, *args], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    res = subprocess.run([sys.executable, *args], check=True, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    summary = [line for line in res.stdout.splitlines() if line.startswith("tagged ")]
+    if processes > 1 and not (len(summary) == 1 and f"by {processes} processes" in summary[0]):
+        # N lone processes would each tag everything: not the layout being measured.
+        raise RuntimeError(f"torchrun did not start {processes} cooperating ranks: {summary}")
     outputs = {p.name: p.read_bytes() for p in sorted(Path(out_dir).iterdir())}
-    return {"processes": processes, "seconds": seconds, "command": " ".join(["python", *args]), "outputs": outputs}
+    return {"processes": processes, "seconds": seconds, "command": " ".join(["python", *args]),
+            "summary": summary[-1] if summary else None, "outputs": outputs}
 
 
 def stock_pipeline(stride):
