@@ -419,6 +419,20 @@ def _read_back(out: Path, fmt: str) -> list[tuple[str, str, list[dict]]]:
             for d in docs]
 
 
+def explicit_overlapping_mode(argv: list[str]) -> list[str]:
+    """Spell out the bare ``--overlapping`` flag as ``--overlapping nested``.
+
+    Its mode is optional (nargs="?"), so argparse would read ``--overlapping in.txt`` as the mode
+    "in.txt" and refuse it; with the mode written out, the flag can stand anywhere on the line.
+    """
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--overlapping" and (i + 1 == len(argv) or argv[i + 1] not in ("nested", "union")):
+            out.append("nested")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="aioner-tag", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -446,7 +460,7 @@ def main(argv=None) -> int:
     ap.add_argument("--allow_pickle", action="store_true",
                     help="also load checkpoints whose weights are pickle files (pytorch_model.bin); default: "
                          "safetensors only, since unpickling can run code")
-    args = ap.parse_args(argv)
+    args = ap.parse_args(explicit_overlapping_mode(sys.argv[1:] if argv is None else [str(a) for a in argv]))
     try:
         return run(args)
     except ValueError as err:  # unknown task and other usage errors

@@ -92,6 +92,20 @@ def test_text_and_jsonl_give_jsonl_with_exact_offsets(gene_checkpoint, tmp_path)
     assert "😀" in {e["text"] for e in recs[0]["entities"]}
 
 
+def test_bare_overlapping_flag_may_stand_before_the_inputs(monkeypatch):
+    import aioner.tagging as tagging
+
+    seen = []
+    monkeypatch.setattr(tagging, "run", lambda args: seen.append(args) or 0)
+    assert tagging.main(["--overlapping", "a.txt", "b.txt", "--model", "m", "--output_dir", "o"]) == 0
+    assert seen[-1].inputs == ["a.txt", "b.txt"] and seen[-1].overlapping == "nested"
+    assert tagging.main(["a.txt", "--overlapping", "union", "--model", "m", "--output_dir", "o"]) == 0
+    assert seen[-1].inputs == ["a.txt"] and seen[-1].overlapping == "union"
+    assert tagging.main(["a.txt", "--model", "m", "--output_dir", "o", "--overlapping"]) == 0
+    assert seen[-1].overlapping == "nested"
+    assert tagging.main(["a.txt", "--model", "m", "--output_dir", "o"]) == 0 and seen[-1].overlapping is None
+
+
 def test_overlapping_returns_every_types_entities(gene_checkpoint, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "x.txt").write_text("growth hormone deficiency", encoding="utf-8")
