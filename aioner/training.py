@@ -213,7 +213,10 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
             batches = accelerator.skip_first_batches(loader, progress["batches_done"])
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not accelerator.is_local_main_process,
                    initial=progress["batches_done"], total=len(loader))
-        t0, tokens = time.time(), 0
+        # A mid-epoch resume carries on the epoch's clock and token count from its checkpoint, so
+        # train_seconds counts the work before an interruption (steps redone after it count once).
+        t0 = time.time() - progress.get("epoch_seconds", 0.0)
+        tokens = progress.get("epoch_tokens", 0)
         for batch in bar:
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
@@ -232,6 +235,7 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
                                     step=progress["global_step"])
                 bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(time.time() - t0, 1e-9):.0f}")
                 if args.save_steps and progress["global_step"] % args.save_steps == 0:
+                    progress["epoch_seconds"], progress["epoch_tokens"] = time.time() - t0, tokens
                     save_state()
                 if args.max_steps and progress["global_step"] >= args.max_steps:
                     stop = True
@@ -250,6 +254,7 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
                 dev, f1 = None, progress["epoch"]  # no dev set: the latest epoch is the best
             improved[0] = f1 > progress["best_f1"]
             record = {"epoch": epoch + 1, "step": progress["global_step"], "dev_f1": f1 if dev else None,
+                      "train_tokens": tokens, "train_seconds": round(epoch_seconds, 2),
                       "train_tokens_per_s": tokens / max(epoch_seconds, 1e-9)}
             progress["history"].append(record)
             with open(out / "train_log.jsonl", "a") as log:
@@ -266,7 +271,7 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
         shared = broadcast_object_list([progress])
         progress.update(shared[0])
         progress["epoch"] += 1
-        progress["batches_done"] = 0
+        progress["batches_done"], progress["epoch_seconds"], progress["epoch_tokens"] = 0, 0.0, 0
         save_state()
         if progress["bad_epochs"] >= args.patience:
             accelerator.print(f"early stop: no dev improvement in {args.patience} epochs")

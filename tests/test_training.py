@@ -121,6 +121,11 @@ def test_kill_9_then_resume_continues_from_the_saved_step(tiny_encoder, tmp_path
     final = json.loads(max((out / "train_state").glob("step_*/progress.json"),
                            key=lambda p: int(p.parent.name.split("_")[1])).read_text())
     assert final["epoch"] == 2 and final["global_step"] > step
+    # The epoch cut by the kill keeps what it trained before its checkpoint: both epochs count the
+    # same training set's tokens, each batch once (steps redone after the checkpoint are not doubled).
+    epochs = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [1, 2] and epochs[0]["train_tokens"] == epochs[1]["train_tokens"] > 0
+    assert final["train_tokens"] == 2 * epochs[1]["train_tokens"]
     assert (out / "model.safetensors").exists()
 
 
