@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import broadcast_object_list, parse_flag_from_env, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
@@ -74,8 +74,6 @@ def enable_cpu_ranks() -> bool:
     and each process trains alone (DistributedType.NO), unsynchronised. ``Accelerator`` reads that
     variable; ``PartialState`` does not, so the returned flag must be passed as ``PartialState(cpu=...)``.
     """
-    from accelerate.utils import parse_flag_from_env
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
     return parse_flag_from_env("ACCELERATE_USE_CPU")
