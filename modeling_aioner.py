@@ -361,7 +361,9 @@ class AIONERForTokenClassification(PreTrainedModel):
         em, packed_mask = pack(logits[keep], word_mask[keep])
         tags, _ = pack(labels[keep], word_mask[keep])
         tags = tags.masked_fill(~packed_mask, 0)
-        return -self.crf(em, tags, mask=packed_mask, reduction="mean")
+        # The CRF's log-sum-exp over a whole sentence stays in float32 under bf16 autocast.
+        with torch.autocast(em.device.type, enabled=False):
+            return -self.crf(em.float(), tags, mask=packed_mask, reduction="mean")
 
     @torch.no_grad()
     def decode_emissions(

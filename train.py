@@ -48,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--grad_accum", type=int, default=1)
     ap.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"],
                     help="default: accelerate's setting; the quickstart uses bf16 where the CPU has native bf16")
+    ap.add_argument("--bf16", action="store_true",
+                    help="= --mixed_precision bf16: bf16 autocast over fp32 master weights, the CRF in fp32 "
+                         "(results/bf16_training_cpu.json)")
     ap.add_argument("--decoder", choices=["crf", "softmax"], default="crf")
     ap.add_argument("--head", choices=["dense", "bilstm"], default="dense",
                     help="encoder -> Dense+ReLU (the paper's) or encoder -> BiLSTM -> Dense+ReLU")
@@ -68,16 +71,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--eval_test", nargs="*", help="test sets to score at the end (default: the recipe's)")
     ap.add_argument("--push_to_hub", action="store_true")
     ap.add_argument("--hub_model_id", help="Hub repository for --push_to_hub (default: the output folder name)")
-    args = ap.parse_args(argv)
-    if args.config:
-        options = yaml.safe_load(Path(args.config).read_text()) or {}
-        unknown = set(options) - set(vars(args))
+    # YAML values become the parser's defaults, so any command-line spelling of an option
+    # (--epochs 3, --epochs=3, an abbreviation) wins over the file: argparse decides, not a scan of argv.
+    config = ap.parse_known_args(argv)[0].config
+    if config:
+        options = yaml.safe_load(Path(config).read_text()) or {}
+        unknown = set(options) - {a.dest for a in ap._actions}
         if unknown:
-            ap.error(f"unknown options in {args.config}: {sorted(unknown)}")
-        given = {a.dest for a in ap._actions if any(s in (argv or sys.argv[1:]) for s in a.option_strings)}
-        for key, value in options.items():
-            if key not in given:
-                setattr(args, key, value)
+            ap.error(f"unknown options in {config}: {sorted(unknown)}")
+        ap.set_defaults(**options)
+    args = ap.parse_args(argv)
+    if args.bf16:
+        if args.mixed_precision not in (None, "bf16"):
+            ap.error(f"--bf16 contradicts --mixed_precision {args.mixed_precision}")
+        args.mixed_precision = "bf16"
     return args
 
 
