@@ -256,9 +256,15 @@ def special_ids(tokenizer) -> tuple[list[int], list[int]]:
     return ([] if first is None else [first]), ([] if last is None else [last])
 
 
-def task_frame(tokenizer, task: str) -> tuple[list[int], list[int]]:
-    """The ids before the words (``[CLS] <task>``) and after them (``</task> [SEP]``)."""
+def task_frame(tokenizer, task: str, tags: bool = True) -> tuple[list[int], list[int]]:
+    """The ids before the words (``[CLS] <task>``) and after them (``</task> [SEP]``).
+
+    ``tags=False``: ``[CLS]`` and ``[SEP]`` only, for models that tell tasks apart by output
+    layer instead of by tag (the multi-task baseline, ``AIONERConfig(task_tags=False)``).
+    """
     before, after = special_ids(tokenizer)
+    if not tags:
+        return list(before), list(after)
     open_tag, close_tag = (tokenizer.convert_tokens_to_ids(t) for t in task_tags(task))
     if open_tag == tokenizer.unk_token_id or close_tag == tokenizer.unk_token_id:
         raise UnknownTaskError(f"the tokenizer has no task tags for task {task!r}")
@@ -266,12 +272,12 @@ def task_frame(tokenizer, task: str) -> tuple[list[int], list[int]]:
 
 
 def build_input(tokenizer, pieces: Sequence[Sequence[int]], task: str, budget: int,
-                frame: tuple[list[int], list[int]] | None = None) -> tuple[list[int], list[int]]:
+                frame: tuple[list[int], list[int]] | None = None, tags: bool = True) -> tuple[list[int], list[int]]:
     """``[CLS] <task> w1 w2 ... </task> [SEP]`` and the position of each word's first sub-word.
 
     ``frame``: ``task_frame(tokenizer, task)``, for callers that build many windows of one task.
     """
-    head, tail = frame or task_frame(tokenizer, task)
+    head, tail = frame or task_frame(tokenizer, task, tags)
     ids = list(head)
     firsts = []
     for p in pieces:
@@ -281,7 +287,7 @@ def build_input(tokenizer, pieces: Sequence[Sequence[int]], task: str, budget: i
     return ids, firsts
 
 
-def reserved_length(tokenizer) -> int:
-    """Positions a window spends on special tokens and the two task tags."""
+def reserved_length(tokenizer, tags: bool = True) -> int:
+    """Positions a window spends on special tokens and the two task tags (if the model uses tags)."""
     before, after = special_ids(tokenizer)
-    return len(before) + len(after) + 2
+    return len(before) + len(after) + (2 if tags else 0)

@@ -1,5 +1,11 @@
 """AIONER for token classification: encoder -> [BiLSTM] -> Dense+ReLU -> dropout -> Linear -> CRF.
 
+One class serves both systems the AIONER paper compares: the AIO model (one output layer
+shared by every task, each sentence wrapped in its task's tags) and the multi-task (MTL)
+baseline (``output_layers="per_task"``: one Dense+ReLU -> Linear -> CRF per task, i.e. per
+training dataset, over the shared encoder, and no task tags). Both save, load and tag alike;
+``task=`` picks the tag or the output layer.
+
 This file travels inside every checkpoint and is loaded with
 ``AutoModelForTokenClassification.from_pretrained(path, trust_remote_code=True)``.
 It uses only torch, public transformers APIs and pytorch-crf, plus the AIO scheme
@@ -29,6 +35,7 @@ except ImportError:  # from a source checkout or an installed package
 
 DECODERS = ("crf", "softmax")
 HEADS = ("dense", "bilstm")
+OUTPUT_LAYERS = ("shared", "per_task")
 # Added to the emissions of labels a task may not output: large enough to never be
 # chosen, small enough that fp32 arithmetic stays finite.
 _FORBIDDEN = -1.0e4
@@ -50,6 +57,9 @@ class AIONERConfig(PretrainedConfig):
         head: ``"dense"`` (the paper's: encoder -> Dense+ReLU) or ``"bilstm"`` (the
             transfer-learning framework's: encoder -> BiLSTM -> Dense+ReLU).
         lstm_size: hidden units per direction of the BiLSTM head.
+        output_layers: ``"shared"`` (AIO: one Dense+ReLU -> Linear -> CRF for every task) or
+            ``"per_task"`` (the MTL baseline: one per task, each over its own labels only).
+        task_tags: wrap each sentence in ``<task> ... </task>`` (AIO). The MTL baseline has none.
     """
 
     model_type = "aioner"
@@ -64,12 +74,16 @@ class AIONERConfig(PretrainedConfig):
         window_length: int = DEFAULT_MAX_LENGTH,
         head: str = "dense",
         lstm_size: int = 256,
+        output_layers: str = "shared",
+        task_tags: bool = True,
         **kwargs,
     ):
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}")
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+        if output_layers not in OUTPUT_LAYERS:
+            raise ValueError(f"output_layers must be one of {OUTPUT_LAYERS}, not {output_layers!r}")
         self.encoder_config = dict(encoder_config or {"model_type": "bert"})
         scheme = AIOScheme(tasks)
         self.tasks = scheme.to_pairs()
@@ -79,6 +93,8 @@ class AIONERConfig(PretrainedConfig):
         self.window_length = window_length
         self.head = head
         self.lstm_size = lstm_size
+        self.output_layers = output_layers
+        self.task_tags = task_tags
         id2label = kwargs.pop("id2label", None)
         kwargs.pop("label2id", None)
         kwargs.pop("num_labels", None)
@@ -217,6 +233,20 @@ def _crf_marginals_log(emissions, mask, start, end, transitions) -> torch.Tensor
     return torch.exp(alpha + beta - log_z[:, None, None])
 
 
+class TaskHead(nn.Module):
+    """One task's output layers in the MTL baseline: Dense+ReLU -> dropout -> Linear -> CRF over its labels."""
+
+    def __init__(self, hidden: int, fc_size: int, num_labels: int, dropout: float, crf: bool):
+        super().__init__()
+        self.fc = nn.Linear(hidden, fc_size)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(fc_size, num_labels)
+        self.crf = CRF(num_labels, batch_first=True) if crf else None
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(torch.relu(self.fc(hidden)))).float()
+
+
 class AIONERForTokenClassification(PreTrainedModel):
     config_class = AIONERConfig
     base_model_prefix = "encoder"
@@ -233,12 +263,29 @@ class AIONERForTokenClassification(PreTrainedModel):
                      if head == "bilstm" else None)
         if self.lstm is not None:
             hidden = 2 * config.lstm_size
+        self._build_output_layers(hidden, fc_size)
+        self._init_std = getattr(self.encoder.config, "initializer_range", 0.02)
+        self.post_init()
+
+    def _build_output_layers(self, hidden: int, fc_size: int) -> None:
+        config = self.config
+        crf = config.decoder == "crf"
+        self.task_heads = None
+        if getattr(config, "output_layers", "shared") == "per_task":
+            scheme = config.scheme
+            # Each head's labels, as ids of the global label set (a B-/I- label is shared by name only).
+            self._task_labels = [scheme.allowed_label_ids(t) for t in scheme.tasks]
+            self.task_heads = nn.ModuleList(TaskHead(hidden, fc_size, len(ids), config.dropout, crf)
+                                            for ids in self._task_labels)
+            self.fc = self.dropout = self.classifier = self.crf = None
+            return
         self.fc = nn.Linear(hidden, fc_size)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(fc_size, config.num_labels)
-        self.crf = CRF(config.num_labels, batch_first=True) if config.decoder == "crf" else None
-        self._init_std = getattr(self.encoder.config, "initializer_range", 0.02)
-        self.post_init()
+        self.crf = CRF(config.num_labels, batch_first=True) if crf else None
+
+    def task_index(self, task: str) -> int:
+        return list(self.config.scheme.tasks).index(self.config.scheme.check_task(task))
 
     # ----- construction -----
     @classmethod
@@ -276,6 +323,9 @@ class AIONERForTokenClassification(PreTrainedModel):
         ``keep_known``: labels the old head already had keep their output weights and
         CRF transitions (GERBERA's stage 2 keeps what stage 1 learnt of the target labels).
         """
+        if self.task_heads is not None:
+            raise NotImplementedError("reset_output_layers: a model with one output layer per task (MTL) "
+                                      "is trained from its encoder with the mtl recipe, not re-headed")
         old_config, old_classifier, old_crf = self.config, self.classifier, self.crf
         self.config = AIONERConfig(
             encoder_config=old_config.encoder_config, tasks=tasks, fc_size=old_config.fc_size,
@@ -303,16 +353,37 @@ class AIONERForTokenClassification(PreTrainedModel):
                 self.crf.transitions[new[:, None], new[None, :]] = old_crf.transitions[old[:, None], old[None, :]]
 
     # ----- forward -----
-    def emissions(self, input_ids, attention_mask=None, token_type_ids=None, **encoder_kwargs):
+    def emissions(self, input_ids, attention_mask=None, token_type_ids=None, task_ids=None, **encoder_kwargs):
+        """Label scores ``[B, L, num_labels]`` (float32) and the encoder's output.
+
+        ``task_ids`` (per-task output layers only): each row's task index, ``[B]`` or one int.
+        Each row then scores its own task's labels; every other label gets ``_FORBIDDEN``.
+        """
         if token_type_ids is not None:  # encoders such as MPNet take no token types
             encoder_kwargs["token_type_ids"] = token_type_ids
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **encoder_kwargs)
         hidden = out.last_hidden_state
         if self.lstm is not None:
             hidden = self._bilstm(hidden, attention_mask)
+        if self.task_heads is not None:
+            return self._per_task_emissions(hidden, task_ids), out
         hidden = torch.relu(self.fc(hidden))
         # The CRF's sums and exponentials want float32 even under bf16 autocast.
         return self.classifier(self.dropout(hidden)).float(), out
+
+    def _per_task_emissions(self, hidden: torch.Tensor, task_ids) -> torch.Tensor:
+        if task_ids is None:
+            raise ValueError("this model has one output layer per task (MTL): pass task_ids, the task of each row")
+        batch, width = hidden.shape[:2]
+        task_ids = torch.as_tensor(task_ids, device=hidden.device).reshape(-1).expand(batch)
+        logits = hidden.new_full((batch, width, self.config.num_labels), _FORBIDDEN, dtype=torch.float32)
+        for t in task_ids.unique().tolist():
+            rows = (task_ids == t).nonzero().squeeze(1)
+            cols = torch.tensor(self._task_labels[t], device=hidden.device)
+            local = self.task_heads[t](hidden[rows])  # [rows, L, labels of task t]
+            block = logits.new_full((len(rows), width, self.config.num_labels), _FORBIDDEN).index_copy(2, cols, local)
+            logits = logits.index_copy(0, rows, block)  # differentiable in ``local``: only its head learns
+        return logits
 
     def _bilstm(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         """The BiLSTM over each row's real tokens only: padding must not feed the backward direction."""
@@ -335,35 +406,53 @@ class AIONERForTokenClassification(PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         word_mask: torch.Tensor | None = None,
+        task_ids: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> TokenClassifierOutput:
         logits, out = self.emissions(
-            input_ids, attention_mask, token_type_ids,
+            input_ids, attention_mask, token_type_ids, task_ids=task_ids,
             output_hidden_states=output_hidden_states, output_attentions=output_attentions,
         )
         loss = None
         if labels is not None:
             if word_mask is None:
                 word_mask = labels != -100
-            loss = self.loss(logits, labels, word_mask)
+            loss = self.loss(logits, labels, word_mask, task_ids)
         return TokenClassifierOutput(
             loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions
         )
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, word_mask: torch.Tensor,
+             task_ids: torch.Tensor | None = None) -> torch.Tensor:
         word_mask = word_mask.bool()
-        if self.crf is None:
+        if self.config.decoder == "softmax":  # forbidden labels (per-task layers) get probability 0
             return nn.functional.cross_entropy(logits[word_mask], labels[word_mask])
         keep = word_mask.any(1)  # a window with no word contributes nothing
-        em, packed_mask = pack(logits[keep], word_mask[keep])
-        tags, _ = pack(labels[keep], word_mask[keep])
+        if self.task_heads is None:
+            return self._crf_nll(self.crf, logits[keep], labels[keep], word_mask[keep]) / keep.sum()
+        task_ids = torch.as_tensor(task_ids, device=logits.device).reshape(-1).expand(logits.size(0))
+        total = logits.new_zeros(())
+        for t in task_ids[keep].unique().tolist():
+            rows = keep & (task_ids == t)
+            cols = torch.tensor(self._task_labels[t], device=logits.device)
+            local = torch.zeros(self.config.num_labels, dtype=torch.long, device=logits.device)
+            local[cols] = torch.arange(len(cols), device=logits.device)  # global label id -> this head's
+            total = total + self._crf_nll(self.task_heads[t].crf, logits[rows][..., cols],
+                                          local[labels[rows].clamp(min=0)], word_mask[rows])
+        return total / keep.sum()
+
+    @staticmethod
+    def _crf_nll(crf: CRF, logits: torch.Tensor, labels: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+        """Summed negative log-likelihood of the rows' word label paths under ``crf``."""
+        em, packed_mask = pack(logits, word_mask)
+        tags, _ = pack(labels, word_mask)
         tags = tags.masked_fill(~packed_mask, 0)
         # The CRF's log-sum-exp over a whole sentence stays in float32 under bf16 autocast.
         with torch.autocast(em.device.type, enabled=False):
-            return -self.crf(em.float(), tags, mask=packed_mask, reduction="mean")
+            return -crf(em.float(), tags, mask=packed_mask, reduction="sum")
 
     @torch.no_grad()
     def decode_emissions(
@@ -372,10 +461,21 @@ class AIONERForTokenClassification(PreTrainedModel):
         word_mask: torch.Tensor,
         allowed_label_ids: Sequence[int] | None = None,
         with_scores: bool = False,
+        task: str | None = None,
     ):
-        """Best label id per word for each row (list of lists), optionally with per-word confidences."""
+        """Best label id per word for each row (list of lists), optionally with per-word confidences.
+
+        ``task``: required with per-task output layers (its CRF decodes; one task per call).
+        """
         word_mask = word_mask.bool()
         logits = logits.float()
+        crf, cols = self.crf, None
+        if self.task_heads is not None and self.config.decoder == "crf":
+            if task is None:
+                raise ValueError("this model has one output layer per task (MTL): decode_emissions needs task=")
+            t = self.task_index(task)
+            crf, cols = self.task_heads[t].crf, self._task_labels[t]
+            logits, allowed_label_ids = logits[..., cols], None  # this head's labels only
         if allowed_label_ids is not None:
             forbid = torch.full((logits.size(-1),), _FORBIDDEN, device=logits.device)
             forbid[list(allowed_label_ids)] = 0.0
@@ -388,14 +488,14 @@ class AIONERForTokenClassification(PreTrainedModel):
         if not rows:
             return (paths, scores) if with_scores else paths
         em, packed_mask = em[rows], packed_mask[rows]
-        if self.crf is None:
+        if crf is None:
             probs = em.softmax(-1)
             best = probs.argmax(-1)
         else:
-            args = (em, packed_mask, self.crf.start_transitions, self.crf.end_transitions, self.crf.transitions)
+            args = (em, packed_mask, crf.start_transitions, crf.end_transitions, crf.transitions)
             best = viterbi(*args)
             probs = crf_marginals(*args) if with_scores else None
-        best_list = best.tolist()
+        best_list = best.tolist() if cols is None else torch.tensor(cols)[best.cpu()].tolist()
         conf = probs.gather(2, best[..., None]).squeeze(2).tolist() if with_scores else None
         for j, i in enumerate(rows):
             paths[i] = best_list[j][: counts[i]]
@@ -405,12 +505,13 @@ class AIONERForTokenClassification(PreTrainedModel):
 
     @torch.no_grad()
     def decode(self, input_ids, attention_mask=None, token_type_ids=None, word_mask=None,
-               allowed_label_ids=None, with_scores=False):
-        """Viterbi (or argmax) label ids of the words marked by ``word_mask``."""
-        logits, _ = self.emissions(input_ids, attention_mask, token_type_ids)
+               allowed_label_ids=None, with_scores=False, task=None):
+        """Viterbi (or argmax) label ids of the words marked by ``word_mask`` (``task``: per-task layers)."""
+        task_ids = None if task is None or self.task_heads is None else self.task_index(task)
+        logits, _ = self.emissions(input_ids, attention_mask, token_type_ids, task_ids=task_ids)
         if word_mask is None:
             raise ValueError("decode needs word_mask: the first sub-word of each word")
-        return self.decode_emissions(logits, word_mask, allowed_label_ids, with_scores)
+        return self.decode_emissions(logits, word_mask, allowed_label_ids, with_scores, task)
 
 
 AIONERConfig.register_for_auto_class()

@@ -149,6 +149,9 @@ class AIONERTagger:
         self._compiled = None
         self.tokenizer = tokenizer
         self.scheme = AIOScheme(model.config.tasks)
+        # The MTL baseline (one output layer per task) reads untagged windows and needs the task's index.
+        self.task_tags = getattr(model.config, "task_tags", True)
+        self.per_task = getattr(model.config, "output_layers", "shared") == "per_task"
         if tokens_per_batch is None:
             on_gpu = next(model.parameters()).device.type != "cpu"
             tokens_per_batch = GPU_TOKENS_PER_BATCH if on_gpu else CPU_TOKENS_PER_BATCH
@@ -160,7 +163,7 @@ class AIONERTagger:
             limits.append(max_pos)
         if 0 < getattr(tokenizer, "model_max_length", 0) < 10**6:
             limits.append(tokenizer.model_max_length)
-        self.budget = min(limits) - reserved_length(tokenizer)
+        self.budget = min(limits) - reserved_length(tokenizer, self.task_tags)
         self._piece_cache: dict[str, list[int]] = {}
         # Tiny CRF scores and probabilities can be denormal floats, which x86 CPUs process up to
         # ~100x slower (seen: Viterbi 5.7 s -> 0.05 s). Flushing them to zero changes no decision.
@@ -178,7 +181,7 @@ class AIONERTagger:
         """Windows of many texts, their new words sent to the tokenizer in one call; with ``only``
         (character spans per text), just the sentences that overlap one of that text's spans."""
         self.scheme.check_task(task)
-        frame = task_frame(self.tokenizer, task)
+        frame = task_frame(self.tokenizer, task, self.task_tags)
         sentences = []  # (text index, text, word spans)
         for i, text in enumerate(texts):
             try:
@@ -224,29 +227,35 @@ class AIONERTagger:
         """(window, word label ids, word confidences) for every window, in batch order."""
         allowed = self.scheme.allowed_label_ids(task)
         device = next(self.model.parameters()).device
+        # Only a per-task model takes these: checkpoints saved before it carry code without them.
+        task_id = list(self.scheme.tasks).index(task) if self.per_task else None
+        decode_kwargs = {"task": task} if self.per_task else {}
         for batch in self.batches(wins):
             inputs = {k: v.to(device) for k, v in self.collate(batch).items()}
             with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                logits = self.emissions(inputs["input_ids"], inputs["attention_mask"])
-            paths, scores = self.model.decode_emissions(logits, inputs["word_mask"], allowed, with_scores=True)
+                logits = self.emissions(inputs["input_ids"], inputs["attention_mask"], task_id)
+            paths, scores = self.model.decode_emissions(logits, inputs["word_mask"], allowed, with_scores=True,
+                                                        **decode_kwargs)
             yield from zip(batch, paths, scores)
 
-    def _eager_emissions(self, input_ids, attention_mask):
-        return self.model.emissions(input_ids, attention_mask)[0]
+    def _eager_emissions(self, input_ids, attention_mask, task_id=None):
+        if task_id is None:
+            return self.model.emissions(input_ids, attention_mask)[0]
+        return self.model.emissions(input_ids, attention_mask, task_ids=task_id)[0]
 
-    def emissions(self, input_ids, attention_mask):
+    def emissions(self, input_ids, attention_mask, task_id=None):
         if not self.compile:
-            return self._eager_emissions(input_ids, attention_mask)
+            return self._eager_emissions(input_ids, attention_mask, task_id)
         if self._compiled is None:
             self._compiled = torch.compile(self._eager_emissions, dynamic=True)
         try:
-            return self._compiled(input_ids, attention_mask)
+            return self._compiled(input_ids, attention_mask, task_id)
         except Exception as err:  # no C++ compiler, an unsupported encoder...: tag on, uncompiled
             import warnings
 
             warnings.warn(f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); tagging uncompiled")
             self.compile = False
-            return self._eager_emissions(input_ids, attention_mask)
+            return self._eager_emissions(input_ids, attention_mask, task_id)
 
     def entities(self, text: str, window: Window, path: list[int], scores: list[float]) -> list[dict]:
         out = []

@@ -6,6 +6,7 @@
     python train.py --recipe finetune --init_from runs/aioner --corpora AnatEM --output_dir runs/anatem-ft
     python train.py --recipe merged --corpora AnatEM --output_dir runs/anatem-merged
     python train.py --recipe gerbera --corpora NCBI-Disease --general CoNLL-2003 --output_dir runs/ncbi-gerbera
+    python train.py --recipe mtl --output_dir runs/mtl            # the MTL baseline: one output layer per corpus
     python train.py --config my_run.yaml                                        # the same options in YAML
 
 Every option can come from a YAML file (``--config``; command-line options win).
@@ -62,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--corpus_sample", nargs="+", metavar="NAME=N",
                     help="aioner/quickstart: per-corpus --sample overrides, e.g. BioRED=10 (a fraction < 1, a count or all)")
     ap.add_argument("--exclude_tests_of", nargs="+", metavar="CORPUS",
-                    help="aioner: leave out training documents that are in these corpora's test sets (default: BioRED)")
+                    help="aioner, mtl: leave out training documents that are in these corpora's test sets (default: BioRED)")
     ap.add_argument("--general_sample", type=float, help="gerbera: fraction or count of general-domain sentences")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save_steps", type=int, default=0, help="also save training state every N steps")
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     check_args(args)
     import torch
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
 
     from aioner import recipes
     from aioner.checkpoint import add_tasks, load_checkpoint, new_tagger
@@ -175,12 +176,22 @@ def main(argv=None) -> int:
                              "use --recipe finetune for new entity types")
         return model.train(), tokenizer
 
+    # Per-corpus output layers (mtl): a batch need not hold every corpus, so DDP must allow unused heads.
+    ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if args.recipe == "mtl" else []
     accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum, log_with="tensorboard",
-                              project_dir=str(out / "runs"), mixed_precision=args.mixed_precision)
+                              project_dir=str(out / "runs"), mixed_precision=args.mixed_precision,
+                              kwargs_handlers=ddp)
     start = time.time()
     if args.recipe == "single":
         data = recipes.single(args.corpora[0], sample, args.seed)
         model, tokenizer = start_model(data.scheme)
+    elif args.recipe == "mtl":
+        if args.init_from:
+            raise SystemExit("--recipe mtl trains its per-corpus output layers from an encoder: drop --init_from")
+        share = {**dict.fromkeys(args.corpora or AIO_TRAINING_CORPORA, sample), **corpus_sample(args)}
+        data = recipes.mtl(args.corpora, share, args.seed, args.exclude_tests_of)
+        model, tokenizer = new_tagger(args.encoder, data.scheme.to_pairs(), output_layers="per_task",
+                                      task_tags=False, **head)
     elif args.recipe in ("aioner", "quickstart"):
         share = {c: QUICKSTART_SAMPLE.get(c) for c in args.corpora} if args.recipe == "quickstart" and not sample else sample
         if args.corpus_sample:

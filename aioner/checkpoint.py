@@ -65,7 +65,9 @@ def new_tagger(encoder: str | None = None, tasks=None, **config_kwargs):
     """A fresh (untrained head) tagger and its tokenizer on a pre-trained encoder."""
     path = resolve_encoder(encoder)
     scheme = AIOScheme(tasks)
-    tokenizer = tokenizer_with_tags(path, scheme)
+    # A model without task tags (the MTL baseline) keeps the encoder's vocabulary as it is.
+    tokenizer = (tokenizer_with_tags(path, scheme) if config_kwargs.get("task_tags", True)
+                 else AutoTokenizer.from_pretrained(path))
     # The encoder's pooler is left out on purpose (unused, and DDP rejects unused parameters):
     # keep transformers' load report about its "unexpected" weights from alarming users.
     verbosity = hf_logging.get_verbosity()

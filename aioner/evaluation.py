@@ -585,7 +585,10 @@ def evaluate_corpus(tagger, corpus_name: str, split: str = "test", task: str | N
 
     from dataset_scripts.corpora import get_corpus
 
-    task = task or get_corpus(corpus_name).task
+    # A model with a task named after the corpus (the MTL baseline: one output layer per dataset) tags
+    # with it; an AIO model tags with the corpus' task tag.
+    scheme = getattr(tagger, "scheme", None)
+    task = task or (corpus_name if scheme is not None and corpus_name in scheme.tasks else get_corpus(corpus_name).task)
     texts, passages, gold = corpus_documents(corpus_name, split)
     start = time.time()
     predicted = tagger.tag(texts, task, passages)

@@ -24,19 +24,23 @@ class Feature:
     row: int  # index of the source row
     word_offset: int  # index of the window's first word within its row
     task: str
+    task_id: int = 0  # the task's index in the scheme: picks the output layer of a per-task model
 
 
-def window_budget(tokenizer, window_length: int, encoder_config=None) -> int:
+def window_budget(tokenizer, window_length: int, encoder_config=None, tags: bool = True) -> int:
     limit = window_length
     max_pos = getattr(encoder_config, "max_position_embeddings", None)
     if max_pos:
         limit = min(limit, max_pos)
-    return limit - reserved_length(tokenizer)
+    return limit - reserved_length(tokenizer, tags)
 
 
 def encode_rows(rows: Iterable[dict], label_names: Sequence[str], tokenizer, scheme: AIOScheme,
-                budget: int) -> list[Feature]:
-    """Features of every row; ``label_names`` decodes the rows' label ids (their dataset's ClassLabel)."""
+                budget: int, tags: bool = True) -> list[Feature]:
+    """Features of every row; ``label_names`` decodes the rows' label ids (their dataset's ClassLabel).
+
+    ``tags=False``: no task tags around the words (a model with one output layer per task)."""
+    task_index = {t: i for i, t in enumerate(scheme.tasks)}
     to_scheme = {}
     for name in label_names:
         if name not in scheme.label2id:
@@ -49,11 +53,11 @@ def encode_rows(rows: Iterable[dict], label_names: Sequence[str], tokenizer, sch
         pieces = word_pieces(tokenizer, row["tokens"], cache)
         labels = [to_scheme[label_names[i]] for i in row["labels"]]
         for a, b in windows([len(p) for p in pieces], budget):
-            ids, firsts = build_input(tokenizer, pieces[a:b], row["task"], budget)
+            ids, firsts = build_input(tokenizer, pieces[a:b], row["task"], budget, tags=tags)
             lab = [-100] * len(ids)
             for pos, label in zip(firsts, labels[a:b]):
                 lab[pos] = label
-            out.append(Feature(ids, lab, r, a, row["task"]))
+            out.append(Feature(ids, lab, r, a, row["task"], task_index[row["task"]]))
     return out
 
 
@@ -67,7 +71,8 @@ def collate(features: Sequence[Feature], pad_id: int) -> dict[str, torch.Tensor]
         ids[i, :n] = torch.tensor(f.input_ids)
         labels[i, :n] = torch.tensor(f.labels)
         attention[i, :n] = 1
-    return {"input_ids": ids, "attention_mask": attention, "labels": labels}
+    task_ids = torch.tensor([f.task_id for f in features], dtype=torch.long)
+    return {"input_ids": ids, "attention_mask": attention, "labels": labels, "task_ids": task_ids}
 
 
 class LengthGroupedBatches:

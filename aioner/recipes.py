@@ -9,18 +9,22 @@
 * ``gerbera``  stage 1 on the target set together with a general-domain set (each its
                own task tag and labels), stage 2 on the target set alone.
 * ``quickstart`` ``aioner`` on a few capped corpora: minutes on a 2-core CPU.
+* ``mtl``      the multi-task baseline the paper compares against: the same corpora as
+               ``aioner``, each its own task named after the corpus (one output layer per
+               dataset, no task tags; ``AIONERConfig(output_layers="per_task")``).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
-from aioner_scheme import AIOScheme, default_tasks
-from dataset_scripts.aio import scheme_for
+from aioner_scheme import AIOScheme, default_tasks, outside_label
+from dataset_scripts.aio import scheme_for, test_document_ids
 from dataset_scripts.build import SPLIT_NAMES, corpus_dataset, merged_dataset
-from dataset_scripts.corpora import AIO_TRAINING_CORPORA, get_corpus
+from dataset_scripts.corpora import AIO_TRAINING_CORPORA, CorpusUnavailableError, get_corpus
 
-RECIPES = ("single", "aioner", "finetune", "merged", "gerbera", "quickstart")
+RECIPES = ("single", "aioner", "finetune", "merged", "gerbera", "quickstart", "mtl")
 QUICKSTART_CORPORA = ["BioRED", "GNormPlus", "NCBI-Disease", "BC5CDR-Chemical", "Species-800", "tmVar3"]
 QUICKSTART_SAMPLE = {"BioRED": None, "GNormPlus": 80, "NCBI-Disease": 80, "BC5CDR-Chemical": 80,
                      "Species-800": 80, "tmVar3": 80}
@@ -78,6 +82,45 @@ def aioner(corpora=None, sample=None, seed=0, dev_corpora=None, exclude_tests_of
     if dev_corpora:
         dev = [r for r in dev if r["corpus"] in dev_corpora]
     return Data(AIOScheme(), train, names, dev, dev_names, ["BioRED"], f"aioner: {', '.join(corpora)}")
+
+
+def mtl(corpora=None, sample=None, seed=0, exclude_tests_of=None) -> Data:
+    """One task per dataset (its name; its entity types; ``O-<dataset>`` outside), for per-task output layers.
+
+    Any corpus can take part, AIO or not (AnatEM, JNLPBA, CoNLL-2003). ``sample``: one fraction or
+    count, or a dict per corpus, as for ``aioner``. ``exclude_tests_of``: corpora whose test documents
+    leave every training split (default: BioRED, as for the AIO model).
+    """
+    corpora = list(corpora or AIO_TRAINING_CORPORA)
+    exclude = test_document_ids(exclude_tests_of if exclude_tests_of is not None else ["BioRED"])
+    tasks, parts = {}, {"train": [], "validation": []}
+    for name in corpora:
+        c = get_corpus(name)
+        share = sample.get(name) if isinstance(sample, dict) else sample
+        try:
+            dd, _ = corpus_dataset(name, exclude_ids=exclude, splits=_train_dev(name), sample=share, seed=seed)
+        except CorpusUnavailableError as err:  # NLM-Chem's training file, offline: as merged_dataset does
+            print(f"[mtl] {name} left out: {err}", file=sys.stderr)
+            continue
+        tasks[name] = scheme_for(c).tasks[c.task]
+        for split in parts:
+            rows, names = _rows(dd, split)
+            parts[split].append((rows, names, name))
+    scheme = AIOScheme(tasks)
+
+    def as_dataset_task(rows, names, name):
+        """The corpus' rows relabelled for its own task: ``O-<type task>`` becomes ``O-<corpus>``."""
+        out_id = scheme.label2id[outside_label(name)]
+        ids = [out_id if n.startswith("O-") else scheme.label2id.get(n) for n in names]
+        out = [{**r, "task": name, "labels": [ids[i] for i in r["labels"]]} for r in rows]
+        if any(None in r["labels"] for r in out):  # a type outside the corpus' task: a registry error
+            raise ValueError(f"{name}: rows carry labels outside its types {scheme.tasks[name]}")
+        return out
+
+    train = [r for part in parts["train"] for r in as_dataset_task(*part)]
+    dev = [r for part in parts["validation"] for r in as_dataset_task(*part)]
+    return Data(scheme, train, scheme.labels, dev, scheme.labels, list(tasks),
+                f"mtl: {', '.join(tasks)} (one output layer each)")
 
 
 def new_type_corpus(corpus: str, sample=None, seed=0) -> Data:

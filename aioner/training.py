@@ -120,11 +120,13 @@ def evaluate_features(model, features, scheme, batch_tokens: int, device, pad_id
         by_task.setdefault(f.task, []).append(f)
     for task, feats in by_task.items():
         allowed = scheme.allowed_label_ids(task)
+        per_task = getattr(model.config, "output_layers", "shared") == "per_task"
         for batch in length_batches(feats, batch_tokens):
             inputs = collate(batch, pad_id=pad_id)
             word_mask = inputs["labels"] != -100
-            logits, _ = model.emissions(inputs["input_ids"].to(device), inputs["attention_mask"].to(device))
-            paths = model.decode_emissions(logits, word_mask.to(device), allowed)
+            logits, _ = model.emissions(inputs["input_ids"].to(device), inputs["attention_mask"].to(device),
+                                        task_ids=inputs["task_ids"].to(device))
+            paths = model.decode_emissions(logits, word_mask.to(device), allowed, task=task if per_task else None)
             for f, path, labels, mask in zip(batch, paths, inputs["labels"], word_mask):
                 for found, ids in ((gold, labels[mask].tolist()), (pred, path)):
                     for s in spans_from_labels([scheme.labels[j] for j in ids]):
@@ -145,9 +147,10 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     set_seed(args.seed)
 
     scheme = data.scheme
-    budget = window_budget(tokenizer, model.config.window_length, model.encoder.config)
-    train_feats = encode_rows(data.train, data.train_labels, tokenizer, scheme, budget)
-    dev_feats = encode_rows(data.dev, data.dev_labels, tokenizer, scheme, budget) if data.dev else []
+    tags = getattr(model.config, "task_tags", True)
+    budget = window_budget(tokenizer, model.config.window_length, model.encoder.config, tags)
+    train_feats = encode_rows(data.train, data.train_labels, tokenizer, scheme, budget, tags)
+    dev_feats = encode_rows(data.dev, data.dev_labels, tokenizer, scheme, budget, tags) if data.dev else []
     if not train_feats:
         raise ValueError(f"no training sentences for {data.description}")
     sampler = LengthGroupedBatches([len(f.input_ids) for f in train_feats], args.batch_size, args.seed)

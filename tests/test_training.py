@@ -177,3 +177,15 @@ def test_push_to_hub_goes_as_far_as_the_network(single_run, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OfflineModeIsEnabled):
         train_script.push(single_run, "aioner-test/never-created")
+
+
+def test_command_line_beats_yaml_in_every_spelling(tmp_path):
+    sys.path.insert(0, str(REPO))
+    from train import parse_args
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("epochs: 20\nbatch_size: 8\nbf16: true\n")
+    for spelling in (["--epochs=3"], ["--epochs", "3"], ["--epoch", "3"]):
+        args = parse_args(["--config", str(cfg), *spelling])
+        assert args.epochs == 3 and args.batch_size == 8 and args.mixed_precision == "bf16"
+    assert parse_args(["--config", str(cfg)]).epochs == 20
