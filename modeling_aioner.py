@@ -470,7 +470,8 @@ class AIONERForTokenClassification(PreTrainedModel):
         word_mask = word_mask.bool()
         logits = logits.float()
         crf, cols = self.crf, None
-        if self.task_heads is not None and self.config.decoder == "crf":
+        # getattr: aioner.ensemble borrows this method for an object without per-task heads.
+        if getattr(self, "task_heads", None) is not None and self.config.decoder == "crf":
             if task is None:
                 raise ValueError("this model has one output layer per task (MTL): decode_emissions needs task=")
             t = self.task_index(task)

@@ -44,18 +44,20 @@ TRAIN_PY = REPO / "train.py"
 SCALES = {
     # The paper's setting (section 2.3): all data, up to 20 epochs, patience 5. Meant for a GPU.
     "full": {"sample": None, "epochs": 20, "patience": 5, "batch_size": 32, "max_steps": 0,
-             "general_sample": None, "aio_corpora": None, "fig3_sizes": [10, 50, 100], "bio_red_whole": False},
+             "general_sample": None, "aio_corpora": None, "fig3_sizes": [10, 50, 100], "bio_red_whole": False,
+             "bf16": False},
     # A 2-core CPU (see benchmarks/README.md for the hours): all of BioRED (table2's target, so its
     # baseline is the paper's) but 10% of each other training set, 3 epochs.
     "cpu": {"sample": 0.1, "epochs": 3, "patience": 5, "batch_size": 32, "max_steps": 0, "bio_red_whole": True,
-            "general_sample": 0.25, "aio_corpora": None, "fig3_sizes": [10, 50, 100]},
+            "general_sample": 0.25, "aio_corpora": None, "fig3_sizes": [10, 50, 100], "bf16": False},
     # A 2-core CPU with every training document (issue 17), at the cpu scale's 3 epochs, in bf16: on this
     # CPU bf16 training measured 1.38x fp32's tokens/s at equal F1 (results/bf16_training_cpu.json).
     "cpu_full": {"sample": None, "epochs": 3, "patience": 5, "batch_size": 32, "max_steps": 0, "bio_red_whole": False,
                  "general_sample": None, "aio_corpora": None, "fig3_sizes": [10, 50, 100], "bf16": True},
     # The test suite: two optimizer steps on a few documents of two corpora (a tiny encoder).
     "smoke": {"sample": 4, "epochs": 1, "patience": 1, "batch_size": 8, "max_steps": 2,
-              "general_sample": 20, "aio_corpora": ["BioRED", "NCBI-Disease"], "fig3_sizes": [2], "bio_red_whole": False},
+              "general_sample": 20, "aio_corpora": ["BioRED", "NCBI-Disease"], "fig3_sizes": [2], "bio_red_whole": False,
+              "bf16": False},
 }
 # aio_corpora None: BioRED + every external corpus (dataset_scripts.corpora.AIO_TRAINING_CORPORA).
 
