@@ -83,6 +83,7 @@ class AIOScheme:
             labels.append(outside_label(task))
         self.labels = labels
         self.label2id = {label: i for i, label in enumerate(labels)}
+        self._task_ids = {task: i for i, task in enumerate(self.tasks)}
 
     # ----- construction from / to a checkpoint's config -----
     @classmethod
@@ -118,6 +119,10 @@ class AIOScheme:
                 f"unknown task {task!r}: this model knows the tasks {sorted(self.tasks)}"
             )
         return task
+
+    def task_index(self, task: str) -> int:
+        """The task's position in the scheme: which output layer of a per-task (MTL) model is its own."""
+        return self._task_ids[self.check_task(task)]
 
     def tag_tokens(self) -> list[str]:
         """Every task tag, to be added to the tokenizer as special tokens."""

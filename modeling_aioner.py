@@ -272,7 +272,7 @@ class AIONERForTokenClassification(PreTrainedModel):
         crf = config.decoder == "crf"
         self.task_heads = None
         if getattr(config, "output_layers", "shared") == "per_task":
-            scheme = config.scheme
+            scheme = self._scheme = config.scheme
             # Each head's labels, as ids of the global label set (a B-/I- label is shared by name only).
             self._task_labels = [scheme.allowed_label_ids(t) for t in scheme.tasks]
             self.task_heads = nn.ModuleList(TaskHead(hidden, fc_size, len(ids), config.dropout, crf)
@@ -285,7 +285,7 @@ class AIONERForTokenClassification(PreTrainedModel):
         self.crf = CRF(config.num_labels, batch_first=True) if crf else None
 
     def task_index(self, task: str) -> int:
-        return list(self.config.scheme.tasks).index(self.config.scheme.check_task(task))
+        return self._scheme.task_index(task)
 
     # ----- construction -----
     @classmethod

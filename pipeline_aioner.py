@@ -228,7 +228,7 @@ class AIONERTagger:
         allowed = self.scheme.allowed_label_ids(task)
         device = next(self.model.parameters()).device
         # Only a per-task model takes these: checkpoints saved before it carry code without them.
-        task_id = list(self.scheme.tasks).index(task) if self.per_task else None
+        task_id = self.scheme.task_index(task) if self.per_task else None
         decode_kwargs = {"task": task} if self.per_task else {}
         for batch in self.batches(wins):
             inputs = {k: v.to(device) for k, v in self.collate(batch).items()}

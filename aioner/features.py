@@ -40,7 +40,6 @@ def encode_rows(rows: Iterable[dict], label_names: Sequence[str], tokenizer, sch
     """Features of every row; ``label_names`` decodes the rows' label ids (their dataset's ClassLabel).
 
     ``tags=False``: no task tags around the words (a model with one output layer per task)."""
-    task_index = {t: i for i, t in enumerate(scheme.tasks)}
     to_scheme = {}
     for name in label_names:
         if name not in scheme.label2id:
@@ -57,7 +56,7 @@ def encode_rows(rows: Iterable[dict], label_names: Sequence[str], tokenizer, sch
             lab = [-100] * len(ids)
             for pos, label in zip(firsts, labels[a:b]):
                 lab[pos] = label
-            out.append(Feature(ids, lab, r, a, row["task"], task_index[row["task"]]))
+            out.append(Feature(ids, lab, r, a, row["task"], scheme.task_index(row["task"])))
     return out
 
 

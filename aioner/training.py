@@ -120,13 +120,12 @@ def evaluate_features(model, features, scheme, batch_tokens: int, device, pad_id
         by_task.setdefault(f.task, []).append(f)
     for task, feats in by_task.items():
         allowed = scheme.allowed_label_ids(task)
-        per_task = getattr(model.config, "output_layers", "shared") == "per_task"
         for batch in length_batches(feats, batch_tokens):
             inputs = collate(batch, pad_id=pad_id)
             word_mask = inputs["labels"] != -100
             logits, _ = model.emissions(inputs["input_ids"].to(device), inputs["attention_mask"].to(device),
                                         task_ids=inputs["task_ids"].to(device))
-            paths = model.decode_emissions(logits, word_mask.to(device), allowed, task=task if per_task else None)
+            paths = model.decode_emissions(logits, word_mask.to(device), allowed, task=task)
             for f, path, labels, mask in zip(batch, paths, inputs["labels"], word_mask):
                 for found, ids in ((gold, labels[mask].tolist()), (pred, path)):
                     for s in spans_from_labels([scheme.labels[j] for j in ids]):
