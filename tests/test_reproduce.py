@@ -65,14 +65,20 @@ def test_table2_smoke_writes_both_systems_per_type_and_the_wilcoxon_test(tiny_en
 RECIPES = {  # experiment -> pieces some dry-run command must contain
     # cpu scale: all of BioRED (Table 2's target) in every system, 10% of each other corpus
     "table2": ["--recipe single --corpora BioRED --epochs", "--recipe aioner --sample 0.1 --corpus_sample BioRED=all"],
-    "table3": ["--recipe aioner", "--recipe single --corpora GNormPlus --sample 0.1",
-               "--recipe single --corpora BioID --sample 0.1"],
+    # table3: single-corpus models (10% of a corpus: 10 epochs, early stopping), MTL and AIO, clean and leaky
+    "table3": ["--recipe aioner", "--recipe single --corpora GNormPlus --sample 0.1 --epochs 10 --patience 3",
+               "--recipe single --corpora BioID --sample 0.1", "--recipe mtl --sample 0.1 --corpus_sample BioRED=all",
+               "--recipe mtl --sample 0.1 --corpus_sample BioRED=all --exclude_tests_of BioRED GNormPlus",
+               "--recipe aioner --sample 0.1 --exclude_tests_of BioRED GNormPlus"],
     "fig3": ["--recipe single --corpora BioRED --sample 10", "--recipe aioner --sample 0.1 --corpus_sample BioRED=10",
              "--corpus_sample BioRED=100"],
     "fig4": ["--recipe single --corpora AnatEM", "--recipe finetune --corpora AnatEM --init_from",
-             "--recipe merged --corpora AnatEM", "--recipe aioner"],
+             "--recipe merged --corpora AnatEM", "--recipe aioner", "--recipe mtl --sample 0.1 --corpora BioRED",
+             "--corpus_sample BioRED=all AnatEM=all --exclude_tests_of AnatEM"],
     "gerbera": ["--recipe single --corpora NCBI-Disease",
-                "--recipe gerbera --corpora NCBI-Disease --general CoNLL-2003"],
+                "--recipe gerbera --corpora NCBI-Disease --general CoNLL-2003",
+                "--recipe mtl --sample 0.1 --corpora NCBI-Disease BioRED",
+                "--corpus_sample NCBI-Disease=all BioRED=all --exclude_tests_of NCBI-Disease"],
     "crf_vs_softmax": ["--recipe single --corpora BioRED --epochs",
                        "--recipe single --corpora BioRED --decoder softmax",
                        "--recipe aioner --sample 0.1 --corpus_sample BioRED=all --epochs",
@@ -91,7 +97,9 @@ def test_dry_run_prints_the_right_train_commands_and_writes_nothing(reproduce, e
     assert commands and out.startswith(f"# {experiment} --scale cpu:") and "expected ≤" in out
     for piece in RECIPES[experiment]:
         assert any(piece in c for c in commands), (piece, commands)
-    assert all("--epochs 3 " in c and "--eval_test --output_dir " in c for c in commands)
+    sampled_alone = [c for c in commands if "--recipe single" in c and "--sample 0.1" in c]
+    assert all("--epochs 3 " in c for c in commands if c not in sampled_alone)
+    assert all("--epochs 10 " in c for c in sampled_alone) and all("--eval_test --output_dir " in c for c in commands)
     if experiment == "fig4":  # AIONER-Pretrained starts from table2's AIO model
         assert any(f"--init_from {tmp_path}/runs/cpu/aioner-s0.1-BioREDall " in c for c in commands)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
@@ -106,3 +114,31 @@ def test_dry_run_prints_the_right_train_commands_and_writes_nothing(reproduce, e
 def test_every_scale_names_the_same_settings(reproduce):
     keys = {frozenset(s) for s in reproduce.SCALES.values()}
     assert len(keys) == 1 and {"full", "cpu", "smoke"} <= set(reproduce.SCALES)
+
+
+def test_table3_smoke_scores_single_mtl_and_aio_in_both_protocols(tiny_encoder, tmp_path):
+    res = run_script("table3", "--scale", "smoke", "--encoder", tiny_encoder, "--runs_dir", tmp_path / "runs",
+                     "--results_dir", tmp_path / "results")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    result = json.loads((tmp_path / "results" / "table3_smoke.json").read_text())
+    row = result["corpora"]["NCBI-Disease"]  # the smoke scale's one external corpus
+    assert row["single"]["task"] == "Disease"
+    for protocol in ("clean", "leaky"):
+        assert row[protocol]["aioner"]["task"] == "Disease" and row[protocol]["mtl"]["task"] == "NCBI-Disease"
+        for system in ("aioner", "mtl"):
+            assert 0 <= row[protocol][system]["wilcoxon_vs_single"]["p_value"] <= 1
+        counts = result["counts"][protocol]
+        assert counts["compared"] == 1 and counts["aio_at_least_single"] in (0, 1)
+    assert result["headline_protocol"] == "clean"
+    clean, leaky = result["runs"]["clean/mtl"], result["runs"]["leaky/mtl"]
+    assert clean != leaky and "--exclude_tests_of BioRED NCBI-Disease" in result["commands"][clean.split("/")[-1]]
+    markdown = (tmp_path / "results" / "table3_smoke.md").read_text()
+    assert "MTL (clean)" in markdown and "AIONER (leaky)" in markdown and "NLM-Chem" in markdown
+
+
+def test_figures_are_png_files(reproduce, tmp_path):
+    reproduce.line_chart(tmp_path / "f3.png", [10, 50], {"a": [1.0, 2.0], "b": [2.0, 3.0]}, "x", "F1")
+    reproduce.bar_chart(tmp_path / "f4.png", {"baseline": 50.0, "MTL": 60.5}, "F1")
+    for name in ("f3.png", "f4.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
