@@ -29,6 +29,36 @@ class UnknownTaskError(ValueError):
     """A task name the scheme (and so the checkpoint) does not know."""
 
 
+class UntrainedTaskError(UnknownTaskError):
+    """A task the checkpoint has a tag for but no training sentence: its output would be noise."""
+
+
+def training_record(rows: Sequence[dict], label_names: Sequence[str]) -> dict[str, dict]:
+    """Per task of the training rows actually used: sentences, and mentions per entity type.
+
+    ``rows``: dicts with ``task`` and ``labels`` (ids into ``label_names``); a mention is a ``B-`` label.
+    """
+    record: dict[str, dict] = {}
+    begins = {i: n[2:] for i, n in enumerate(label_names) if n.startswith("B-")}
+    for row in rows:
+        entry = record.setdefault(row["task"], {"sentences": 0, "mentions": {}})
+        entry["sentences"] += 1
+        for label in row["labels"]:
+            if label in begins:
+                entry["mentions"][begins[label]] = entry["mentions"].get(begins[label], 0) + 1
+    return record
+
+
+def check_trained(task: str, trained_tasks: dict | None) -> str:
+    """Refuse a task without training sentences; ``trained_tasks`` None (an older checkpoint): no record."""
+    if trained_tasks is not None and not (trained_tasks.get(task) or {}).get("sentences"):
+        trained = sorted(t for t, e in trained_tasks.items() if e.get("sentences"))
+        raise UntrainedTaskError(
+            f"task {task!r} had no training data in this checkpoint, so its output would be noise: "
+            f"it was trained on the tasks {trained}")
+    return task
+
+
 def default_tasks(entity_types: Sequence[str] = DEFAULT_ENTITY_TYPES) -> dict[str, list[str]]:
     """One single-type task per entity type plus ``ALL`` covering every type."""
     tasks = {t: [t] for t in entity_types}

@@ -60,6 +60,10 @@ class AIONERConfig(PretrainedConfig):
         output_layers: ``"shared"`` (AIO: one Dense+ReLU -> Linear -> CRF for every task) or
             ``"per_task"`` (the MTL baseline: one per task, each over its own labels only).
         task_tags: wrap each sentence in ``<task> ... </task>`` (AIO). The MTL baseline has none.
+        trained_tasks: what training saw, per task: ``{"sentences": n, "mentions": {type: n}}``,
+            counted from the rows used (``aioner_scheme.training_record``). A task absent from it has
+            a tag but was never trained, and taggers refuse it. ``None``: not recorded (a checkpoint
+            saved before the record existed, or a model not trained yet).
     """
 
     model_type = "aioner"
@@ -76,6 +80,7 @@ class AIONERConfig(PretrainedConfig):
         lstm_size: int = 256,
         output_layers: str = "shared",
         task_tags: bool = True,
+        trained_tasks: dict | None = None,
         **kwargs,
     ):
         if decoder not in DECODERS:
@@ -95,6 +100,7 @@ class AIONERConfig(PretrainedConfig):
         self.lstm_size = lstm_size
         self.output_layers = output_layers
         self.task_tags = task_tags
+        self.trained_tasks = trained_tasks
         id2label = kwargs.pop("id2label", None)
         kwargs.pop("label2id", None)
         kwargs.pop("num_labels", None)

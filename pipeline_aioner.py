@@ -17,6 +17,7 @@ little. ``AIONERTagger`` is that engine; the tagging CLI uses it too.
 from __future__ import annotations
 
 import gc
+import warnings
 from bisect import bisect_left
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,10 +28,12 @@ import torch
 from transformers import Pipeline
 
 try:  # inside a checkpoint folder these are sibling modules
-    from .aioner_scheme import AIOScheme, build_input, reserved_length, task_frame, windows, word_pieces
+    from .aioner_scheme import (AIOScheme, build_input, check_trained, reserved_length, task_frame, windows,
+                                word_pieces)
     from .aioner_text import segment
 except ImportError:  # from a source checkout or an installed package
-    from aioner_scheme import AIOScheme, build_input, reserved_length, task_frame, windows, word_pieces
+    from aioner_scheme import (AIOScheme, build_input, check_trained, reserved_length, task_frame, windows,
+                               word_pieces)
     from aioner_text import segment
 
 # Padded sub-words per forward batch: large enough to keep the matmuls efficient, small enough
@@ -152,6 +155,12 @@ class AIONERTagger:
         # The MTL baseline (one output layer per task) reads untagged windows and needs the task's index.
         self.task_tags = getattr(model.config, "task_tags", True)
         self.per_task = getattr(model.config, "output_layers", "shared") == "per_task"
+        # What training saw per task; a task without sentences is refused (its output would be noise).
+        self.trained_tasks = getattr(model.config, "trained_tasks", None)
+        if self.trained_tasks is None:
+            warnings.warn("this checkpoint does not record which tasks it was trained on (saved before the "
+                          "record existed): every task tag is accepted, and one never trained gives noise",
+                          stacklevel=2)
         if tokens_per_batch is None:
             on_gpu = next(model.parameters()).device.type != "cpu"
             tokens_per_batch = GPU_TOKENS_PER_BATCH if on_gpu else CPU_TOKENS_PER_BATCH
@@ -169,6 +178,10 @@ class AIONERTagger:
         # ~100x slower (seen: Viterbi 5.7 s -> 0.05 s). Flushing them to zero changes no decision.
         torch.set_flush_denormal(True)
 
+    def is_trained(self, task: str) -> bool:
+        """True if training saw sentences of ``task`` (or the checkpoint keeps no record)."""
+        return self.trained_tasks is None or bool((self.trained_tasks.get(task) or {}).get("sentences"))
+
     # ----- text -> windows -----
     def windows(self, text: str, task: str, text_index: int = 0,
                 passages: Sequence[tuple[int, int]] | None = None) -> list[Window]:
@@ -180,7 +193,7 @@ class AIONERTagger:
                    first_index: int = 0, only: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[Window]:
         """Windows of many texts, their new words sent to the tokenizer in one call; with ``only``
         (character spans per text), just the sentences that overlap one of that text's spans."""
-        self.scheme.check_task(task)
+        check_trained(self.scheme.check_task(task), self.trained_tasks)
         frame = task_frame(self.tokenizer, task, self.task_tags)
         sentences = []  # (text index, text, word spans)
         for i, text in enumerate(texts):

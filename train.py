@@ -267,6 +267,7 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
         "model_id": model_id, "recipe": args.recipe, "recipe_desc": data.description, "encoder": encoder,
         "base_model": args.encoder if args.encoder and "/" in args.encoder and not Path(args.encoder).exists() else None,
         "tasks": model.config.scheme.to_dict(), "decoder": model.config.decoder,
+        "trained_tasks": getattr(model.config, "trained_tasks", None),
         "training_data": f"{len(data.train)} training sentences ({data.description}); dev: {len(data.dev)} sentences",
         "hyperparameters": (f"batch {args.batch_size}, epochs ≤ {args.epochs} (patience {args.patience}), "
                             f"encoder lr {args.learning_rate or 'per-encoder default'}, head lr {args.head_learning_rate}, "

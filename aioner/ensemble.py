@@ -15,6 +15,8 @@ refused with a clear error.
 
 from __future__ import annotations
 
+import copy
+
 from typing import Sequence
 
 import torch
@@ -40,7 +42,13 @@ class AIONEREnsemble(nn.Module):
                 raise ValueError(f"ensemble member {i} decodes with {m.config.decoder}, member 0 with "
                                  f"{first.config.decoder}: members must share the decoder")
         self.members = nn.ModuleList(members)
-        self.config = first.config
+        # A copy: the ensemble answers the tasks every member was trained on, member 0 keeps its own record.
+        self.config = copy.deepcopy(first.config)
+        records = [getattr(m.config, "trained_tasks", None) for m in members]
+        if all(r is not None for r in records):
+            self.config.trained_tasks = {t: e for t, e in records[0].items() if all(t in r for r in records[1:])}
+        else:
+            self.config.trained_tasks = None
         self.crf = None
         if first.crf is not None:
             # One CRF whose scores are the members' averages: decoding once with it is exact

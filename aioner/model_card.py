@@ -43,9 +43,20 @@ def results_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def trained_tasks_text(record: dict | None) -> str:
+    """The card's list of what training saw per task (the config's ``trained_tasks``)."""
+    if record is None:
+        return "Trained tasks: not recorded."
+    lines = ["Trained tasks (the tagger refuses the others: their tags never saw a training sentence):", ""]
+    for task, entry in record.items():
+        mentions = ", ".join(f"{t} {n}" for t, n in sorted(entry["mentions"].items())) or "no mentions"
+        lines.append(f"- `{task}`: {entry['sentences']} sentences; mentions: {mentions}")
+    return "\n".join(lines)
+
+
 def write_model_card(out: Path, info: dict, results: list[dict]) -> Path:
     """``info``: model_id, recipe, recipe_desc, encoder, base_model (Hub id or None), tasks, decoder,
-    training_data, hyperparameters, command, dev_f1, train_seconds, datasets."""
+    training_data, hyperparameters, command, dev_f1, train_seconds, datasets, trained_tasks (optional)."""
     metadata = {
         "library_name": "transformers", "pipeline_tag": "token-classification", "language": ["en"],
         "license": "mit", "tags": ["biomedical", "named-entity-recognition", "aioner", "custom_code"],
@@ -63,6 +74,7 @@ def write_model_card(out: Path, info: dict, results: list[dict]) -> Path:
         encoder_desc=f"encoder `{info['encoder']}`",
         decoder_desc="CRF" if info["decoder"] == "crf" else "softmax",
         tasks=", ".join(f"`{t}` ({', '.join(types)})" for t, types in info["tasks"].items()),
+        trained_tasks=trained_tasks_text(info.get("trained_tasks")),
         recipe=info["recipe"], recipe_desc=info["recipe_desc"],
         training_data=info["training_data"], hyperparameters=info["hyperparameters"],
         command=info["command"],

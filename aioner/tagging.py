@@ -40,6 +40,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from aioner_scheme import check_trained
 from dataset_scripts.documents import CorpusFormatError, Document, Mention, Passage
 
 FORMATS = ("pubtator", "bioc-xml", "bioc-json", "jsonl", "text")
@@ -250,10 +251,15 @@ class Tagger:
         self.engine = engine
         scheme = engine.scheme
         scheme.check_task(task)
+        check_trained(task, getattr(engine, "trained_tasks", None))
         self.mode = "nested" if overlapping is True else (overlapping or None)
         if self.mode not in (None, "nested", "union"):
             raise ValueError(f"overlapping must be 'nested' or 'union', not {overlapping!r}")
         single = [t for t, types in scheme.tasks.items() if len(types) == 1]
+        # A single-type tag never trained answers noise ("with", "2:1" as CellLine): such passes are skipped.
+        trained = getattr(engine, "is_trained", lambda t: True)
+        self.skipped = [t for t in single if not trained(t)] if self.mode else []
+        single = [t for t in single if trained(t)]
         if self.mode is None or not single:
             self.tasks = [task]
         elif self.mode == "union":
@@ -329,7 +335,10 @@ def run(args) -> int:
     engine = AIONERTagger(model, tokenizer, args.tokens_per_batch, dtype, compile=args.compile)
     if gazetteer is not None:
         engine = GazetteerTagger(engine, gazetteer, args.gazetteer_mode, args.gazetteer_min_score)
-    tagger = Tagger(engine, args.task, args.overlapping)
+    tagger = Tagger(engine, args.task, args.overlapping)  # an untrained task: a ValueError naming the trained ones
+    if tagger.skipped and state.is_main_process:
+        print(f"--overlapping: skipped the single-type tasks {tagger.skipped}: this model had no training data "
+              "for them, so their passes would add noise", file=sys.stderr)
     failures, tagged_docs, start = 0, 0, time.time()
     html_docs = []
     # Parts are reused only by a run with the same settings that decide predictions (see chunk_key);

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from aioner_scheme import spans_from_labels
+from aioner_scheme import spans_from_labels, training_record
 from pipeline_aioner import length_batches
 
 from .checkpoint import save_checkpoint
@@ -152,6 +152,7 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     dev_feats = encode_rows(data.dev, data.dev_labels, tokenizer, scheme, budget, tags) if data.dev else []
     if not train_feats:
         raise ValueError(f"no training sentences for {data.description}")
+    record_training(model, data)
     sampler = LengthGroupedBatches([len(f.input_ids) for f in train_feats], args.batch_size, args.seed)
     pad_id = tokenizer.pad_token_id or 0
     loader = DataLoader(train_feats, batch_sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
@@ -306,6 +307,18 @@ def check_replicas_agree(accelerator: Accelerator, model) -> None:
     if max(sums) - min(sums) > 1e-3 * max(1.0, abs(sums[0])):
         raise RuntimeError(f"model replicas diverged across ranks: parameter sums {sums}")
     accelerator.print(f"gradients synchronised: parameter sums equal on {len(sums)} ranks ({sums[0]:.6f})")
+
+
+def record_training(model, data: Data) -> None:
+    """Write into the config what this training saw per task (taggers refuse the tasks it lacks).
+
+    Counted from the rows used, after sampling and test-document exclusion. A task still in the
+    scheme keeps an earlier training's count (``--init_from``) unless this training has rows for it.
+    """
+    earlier = getattr(model.config, "trained_tasks", None) or {}
+    tasks = set(model.config.scheme.tasks)
+    model.config.trained_tasks = {**{t: e for t, e in earlier.items() if t in tasks},
+                                  **training_record(data.train, data.train_labels)}
 
 
 def save_best(model, tokenizer, out: Path) -> None:
