@@ -93,3 +93,14 @@ def test_an_ensemble_answers_the_tasks_every_member_was_trained_on():
     b.config.trained_tasks = {"ALL": {"sentences": 2, "mentions": {}}}
     ensemble = AIONEREnsemble([a, b])
     assert list(ensemble.config.trained_tasks) == ["ALL"] and "Gene" in a.config.trained_tasks
+
+
+def test_gazetteer_default_is_the_best_measured_mode_and_help_says_so():
+    import inspect
+
+    from aioner.gazetteer import GazetteerTagger
+
+    defaults = inspect.signature(GazetteerTagger).parameters
+    assert defaults["mode"].default == "precision" and defaults["min_score"].default == 0.9
+    res = subprocess.run([sys.executable, "-m", "aioner.tagging", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0 and "+1.38" in res.stdout and "-18.0" in res.stdout
