@@ -301,11 +301,20 @@ class AIONERTokenClassificationPipeline(Pipeline):
         super().__init__(*args, **kwargs)
         self.tagger = AIONERTagger(self.model, self.tokenizer, tokens_per_batch, compile=compile)
 
+    # Options of the stock token-classification pipeline have no meaning here (entities are whole
+    # spans already; windows never cut a word); dropping them silently would hide a user's mistake.
+    OPTIONS = "task= (per call); tokens_per_batch=, compile= (when building the pipeline)"
+
     def _sanitize_parameters(self, task=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"the AIONER pipeline does not take {sorted(kwargs)}: its options are {self.OPTIONS}")
         return {"task": task or "ALL"}, {}, {}
 
     def __call__(self, inputs, task: str = "ALL", **kwargs):
         """Entities of a string (a list of dicts) or of each string of a list (a list of lists)."""
+        if kwargs:
+            hint = " (batching is by tokens: tokens_per_batch= when building it)" if "batch_size" in kwargs else ""
+            raise TypeError(f"the AIONER pipeline does not take {sorted(kwargs)}{hint}: its options are {self.OPTIONS}")
         single = isinstance(inputs, str)
         texts = [inputs] if single else list(inputs)
         for i, t in enumerate(texts):

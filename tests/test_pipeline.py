@@ -84,3 +84,16 @@ def test_unicode_offsets_are_exact(tiny_checkpoint):
     ents = pipe(text)
     assert ents and all(text[e["start"]:e["end"]] == e["text"] for e in ents)
     assert "😀" in {e["text"] for e in ents}
+
+
+def test_options_of_the_stock_pipeline_are_refused_not_dropped(tiny_checkpoint):
+    from transformers import pipeline
+
+    pipe = pipeline("token-classification", model=str(tiny_checkpoint), trust_remote_code=True)
+    with pytest.raises(TypeError, match=r"\['aggregation_strategy'\].*task="):
+        pipe("BRCA1 mutations.", aggregation_strategy="simple")
+    with pytest.raises(TypeError, match="tokens_per_batch"):
+        pipe("BRCA1 mutations.", batch_size=8)
+    with pytest.raises(TypeError, match=r"\['stride'\]"):
+        pipeline("token-classification", model=str(tiny_checkpoint), trust_remote_code=True, stride=16)
+    assert isinstance(pipe("BRCA1 mutations.", task="ALL"), list)
