@@ -49,9 +49,14 @@ def training_record(rows: Sequence[dict], label_names: Sequence[str]) -> dict[st
     return record
 
 
+def is_trained(task: str, trained_tasks: dict | None) -> bool:
+    """True if training saw sentences of ``task``; ``trained_tasks`` None (an older checkpoint): no record, True."""
+    return trained_tasks is None or bool((trained_tasks.get(task) or {}).get("sentences"))
+
+
 def check_trained(task: str, trained_tasks: dict | None) -> str:
-    """Refuse a task without training sentences; ``trained_tasks`` None (an older checkpoint): no record."""
-    if trained_tasks is not None and not (trained_tasks.get(task) or {}).get("sentences"):
+    """Refuse a task without training sentences (see ``is_trained``)."""
+    if not is_trained(task, trained_tasks):
         trained = sorted(t for t, e in trained_tasks.items() if e.get("sentences"))
         raise UntrainedTaskError(
             f"task {task!r} had no training data in this checkpoint, so its output would be noise: "

@@ -178,10 +178,6 @@ class AIONERTagger:
         # ~100x slower (seen: Viterbi 5.7 s -> 0.05 s). Flushing them to zero changes no decision.
         torch.set_flush_denormal(True)
 
-    def is_trained(self, task: str) -> bool:
-        """True if training saw sentences of ``task`` (or the checkpoint keeps no record)."""
-        return self.trained_tasks is None or bool((self.trained_tasks.get(task) or {}).get("sentences"))
-
     # ----- text -> windows -----
     def windows(self, text: str, task: str, text_index: int = 0,
                 passages: Sequence[tuple[int, int]] | None = None) -> list[Window]:
@@ -307,14 +303,14 @@ class AIONERTokenClassificationPipeline(Pipeline):
 
     def _sanitize_parameters(self, task=None, **kwargs):
         if kwargs:
-            raise TypeError(f"the AIONER pipeline does not take {sorted(kwargs)}: its options are {self.OPTIONS}")
+            hint = " (batching is by tokens: tokens_per_batch= when building it)" if "batch_size" in kwargs else ""
+            raise TypeError(f"the AIONER pipeline does not take {sorted(kwargs)}{hint}: its options are {self.OPTIONS}")
         return {"task": task or "ALL"}, {}, {}
 
     def __call__(self, inputs, task: str = "ALL", **kwargs):
         """Entities of a string (a list of dicts) or of each string of a list (a list of lists)."""
-        if kwargs:
-            hint = " (batching is by tokens: tokens_per_batch= when building it)" if "batch_size" in kwargs else ""
-            raise TypeError(f"the AIONER pipeline does not take {sorted(kwargs)}{hint}: its options are {self.OPTIONS}")
+        if kwargs:  # refused there, as at construction
+            self._sanitize_parameters(**kwargs)
         single = isinstance(inputs, str)
         texts = [inputs] if single else list(inputs)
         for i, t in enumerate(texts):

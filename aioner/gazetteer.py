@@ -201,9 +201,6 @@ class GazetteerTagger:
     def trained_tasks(self):
         return getattr(self.tagger, "trained_tasks", None)
 
-    def is_trained(self, task: str) -> bool:
-        return getattr(self.tagger, "is_trained", lambda t: True)(task)
-
     def tag(self, texts, task="ALL", passages=None, only=None):
         # A single-type task may only output its own type: the dictionary's other types stay out.
         scheme = self.scheme

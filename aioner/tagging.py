@@ -40,7 +40,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from aioner_scheme import check_trained
+from aioner_scheme import check_trained, is_trained
 from dataset_scripts.documents import CorpusFormatError, Document, Mention, Passage
 
 FORMATS = ("pubtator", "bioc-xml", "bioc-json", "jsonl", "text")
@@ -251,15 +251,15 @@ class Tagger:
         self.engine = engine
         scheme = engine.scheme
         scheme.check_task(task)
-        check_trained(task, getattr(engine, "trained_tasks", None))
+        record = getattr(engine, "trained_tasks", None)
+        check_trained(task, record)
         self.mode = "nested" if overlapping is True else (overlapping or None)
         if self.mode not in (None, "nested", "union"):
             raise ValueError(f"overlapping must be 'nested' or 'union', not {overlapping!r}")
         single = [t for t, types in scheme.tasks.items() if len(types) == 1]
         # A single-type tag never trained answers noise ("with", "2:1" as CellLine): such passes are skipped.
-        trained = getattr(engine, "is_trained", lambda t: True)
-        self.skipped = [t for t in single if not trained(t)] if self.mode else []
-        single = [t for t in single if trained(t)]
+        self.skipped = [t for t in single if not is_trained(t, record)] if self.mode else []
+        single = [t for t in single if is_trained(t, record)]
         if self.mode is None or not single:
             self.tasks = [task]
         elif self.mode == "union":

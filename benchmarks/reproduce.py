@@ -212,7 +212,7 @@ class Context:
         options = (["--corpora", *corpora] if corpora != self.aio_corpora or self.scale["aio_corpora"] else [])
         options += (["--corpus_sample", *(f"{c}=all" for c in whole)] if whole and sample is not None else [])
         tokens = sum(share(c, None if c in whole else sample) for c in corpora)
-        return self.run("mtl", None, sample, options + list(extra), tag, owner or self.experiment, tokens,
+        return self.run("mtl", None, sample, options + list(extra), tag, owner, tokens,
                         sum(dev(c) for c in corpora))
 
     # ----- commands -----
