@@ -23,155 +23,61 @@ torn last line (killed mid-write) is skipped. Two inputs that would share an out
 Processes started by ``accelerate launch`` share the chunks round-robin; the first
 process assembles each output.
 
-Bad inputs (unreadable, not XML, a PubTator document without its abstract line, empty)
-are reported with file and document; the run goes on and the exit status is 1.
+One bad record never costs the rest of its file (``aioner/inputs.py`` says what counts as
+one): it is skipped, or repaired where that is safe, and listed in ``OUT/<name>.errors.jsonl``
+(line, document id, reason, ``skipped``/``repaired``); every other record is tagged as usual.
+Only damage that cannot be resynchronised (XML that does not parse, a file that is not UTF-8,
+an empty file) fails the whole file. The exit status is 1 when a record was skipped or a file
+failed. ``--strict``: any bad record fails its file, and nothing is written for it.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import json
 import os
 import sys
 import time
+from itertools import islice
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
+from aioner.inputs import (FORMATS, Input, InputError, RecordLog, detect_format, expand_inputs, no_documents,
+                           read_input)
 from aioner_scheme import check_trained, is_trained
-from dataset_scripts.documents import CorpusFormatError, Document, Mention, Passage
+from dataset_scripts.documents import CorpusFormatError, Document, Mention
 
-FORMATS = ("pubtator", "bioc-xml", "bioc-json", "jsonl", "text")
-EXTENSIONS = {".pubtator": "pubtator", ".xml": "bioc-xml", ".json": "bioc-json", ".jsonl": "jsonl",
-              ".txt": "text", ".bioc": "bioc-xml"}
+__all__ = ["FORMATS", "OUTPUT_SUFFIX", "InputError", "Tagger", "detect_format", "expand_inputs", "main",
+           "read_input", "write_output"]
 OUTPUT_SUFFIX = {"pubtator": ".pubtator", "bioc-xml": ".xml", "bioc-json": ".json", "jsonl": ".jsonl",
                  "text": ".jsonl"}
 
 
-class InputError(Exception):
-    """An input that cannot be tagged; the message names the file (and document)."""
-
-
-# ----- inputs -----
-def expand_inputs(patterns: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for pat in patterns:
-        p = Path(pat)
-        if p.is_dir():
-            # Broken links are kept: reading them fails with a message naming them, instead of a silent skip.
-            files += sorted(f for f in p.rglob("*") if (f.is_file() or f.is_symlink()) and not f.name.startswith("."))
-        elif p.exists():
-            files.append(p)
-        else:
-            matched = sorted(Path(m) for m in glob.glob(pat, recursive=True) if Path(m).is_file())
-            if not matched:
-                raise InputError(f"{pat}: no such file, folder or glob match")
-            files += matched
-    return list(dict.fromkeys(files))
-
-
-def detect_format(path: Path) -> str:
-    fmt = EXTENSIONS.get(path.suffix.lower())
-    if fmt and not fmt.startswith("bioc"):
-        return fmt
-    with open(path, "rb") as f:
-        head = f.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    if fmt:  # BioC: XML or JSON as the content says (the output keeps what was read)
-        return "bioc-json" if head.startswith(("{", "[")) else "bioc-xml"
-    first = head.split("\n", 1)[0]
-    if "|t|" in first:
-        return "pubtator"
-    if head.startswith("<"):
-        return "bioc-xml"
-    if head.startswith("{") and first.rstrip().endswith("}"):
-        return "jsonl"
-    if head.startswith(("{", "[")):
-        return "bioc-json"
-    return "text"
-
-
-def read_input(path: Path, fmt: str, problems: list[str]) -> list[Document]:
-    """Documents of one input. Recoverable defects go to ``problems``; fatal ones raise InputError."""
-    try:
-        if path.stat().st_size == 0:
-            raise InputError(f"{path}: empty file, no documents")
-        if fmt == "pubtator":
-            from dataset_scripts.pubtator import read_pubtator
-
-            stream = read_pubtator(path, strict=False, on_problem=lambda e: problems.append(str(e)))
-            docs = list(stream)
-        elif fmt in ("bioc-xml", "bioc-json"):
-            from dataset_scripts.bioc_io import read_bioc
-
-            docs = list(read_bioc(path, strict=False, on_problem=lambda e: problems.append(str(e))))
-        elif fmt == "jsonl":
-            from dataset_scripts.documents import iter_lines
-
-            docs = []
-            for n, line in iter_lines(path, str(path)):  # UTF-8 checked line by line, BOM and CRLF accepted
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                    text = rec["text"]
-                    doc_id = rec.get("id")
-                    doc_id = str(n) if doc_id is None else str(doc_id)
-                except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
-                    raise InputError(f"{path}, line {n}: not a JSON object with a 'text' field "
-                                     f"({type(err).__name__}: {str(err)[:100]})") from None
-                if not isinstance(text, str):
-                    raise InputError(f"{path}, line {n}, document {doc_id}: 'text' is not a string")
-                if _lone_surrogate(text + doc_id):  # a "\ud800" escape: no valid Unicode text
-                    raise InputError(f"{path}, line {n}, document {doc_id!r}: a lone surrogate "
-                                     f"({_lone_surrogate(text + doc_id)}) is not valid Unicode text")
-                docs.append(Document(doc_id, [Passage(0, text, "text")], []))
-        else:
-            # The text as it is in the file (a BOM is not text): offsets count its CRLFs.
-            with open(path, encoding="utf-8-sig", newline="") as f:
-                text = f.read()
-            docs = [Document(path.stem, [Passage(0, text, "text")], [])]
-    except CorpusFormatError as err:
-        raise InputError(str(err)) from None
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot be read ({err.strerror or err})") from None
-    if not docs:
-        raise InputError(f"{path}: no documents found")
-    return docs
-
-
-def _lone_surrogate(s: str) -> str | None:
-    try:
-        s.encode("utf-8")  # fails exactly on lone surrogates
-    except UnicodeEncodeError as err:
-        return f"U+{ord(s[err.start]):04X}"
-    return None
-
-
 # ----- outputs -----
-def write_output(docs: list[Document], entities: list[list[dict]], fmt: str, path: Path) -> None:
+def write_output(tagged: Iterable[tuple[Document, list[dict]]], fmt: str, path: Path) -> None:
+    """Write (document, entities) pairs as they come, to a temporary name renamed into place at the end."""
     tmp = path.with_name(path.name + ".tmp")
-    tagged = [Document(d.id, d.passages, [Mention(e["start"], e["end"], e["text"], e["type"]) for e in ents],
-                       {k: v for k, v in d.infons.items() if k != "relations"})
-              for d, ents in zip(docs, entities)]
+    docs = (Document(d.id, d.passages, [Mention(e["start"], e["end"], e["text"], e["type"]) for e in ents],
+                     {k: v for k, v in d.infons.items() if k != "relations"})
+            for d, ents in tagged)
     if fmt == "pubtator":
         from dataset_scripts.pubtator import write_pubtator
 
-        write_pubtator(tagged, tmp)
+        write_pubtator(docs, tmp)
     elif fmt == "bioc-xml":
         from dataset_scripts.bioc_io import write_bioc_xml
 
-        write_bioc_xml(tagged, tmp)
+        write_bioc_xml(docs, tmp)
     elif fmt == "bioc-json":
         from dataset_scripts.bioc_io import write_bioc_json
 
-        write_bioc_json(tagged, tmp)
-    else:
+        write_bioc_json(docs, tmp)
+    else:  # the entities as the tagger gives them, scores included
         with open(tmp, "w", encoding="utf-8") as f:
-            for d, ents in zip(docs, entities):
+            for d, ents in tagged:
                 f.write(json.dumps({"id": d.id, "text": d.text, "entities": ents}, ensure_ascii=False) + "\n")
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
@@ -198,24 +104,36 @@ def chunk_size(documents: int, chunk_docs: int, processes: int) -> int:
     return max(1, min(chunk_docs, -(-documents // processes)))
 
 
-def read_parts(out: Path, keys: dict[int, str] | None = None) -> dict[int, list]:
-    """Finished chunks recorded by any process whose key matches ``keys`` (when given).
+class Parts:
+    """The finished chunks recorded in ``OUT/<name>.part<rank>`` by any process: where each record
+    lies, not its entities, so that a shard's entities never sit in memory at once.
 
-    Torn lines (a killed writer) and records of other chunkings or inputs are ignored.
+    Torn lines (a killed writer) and records that do not hold ``docs`` entity lists are ignored;
+    a record is used only for the chunk and key it was written for (see chunk_key).
     """
-    done = {}
-    for part in out.parent.glob(out.name + ".part*"):
-        with open(part, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                    chunk, entities = rec["chunk"], rec["entities"]
-                    if keys is None or (keys.get(chunk) is not None and rec.get("key") == keys[chunk]
-                                        and rec.get("docs") == len(entities)):
-                        done[chunk] = entities
-                except (ValueError, KeyError, TypeError):
-                    continue
-    return done
+
+    def __init__(self, out: Path):
+        self._where: dict[tuple[int, str], tuple[Path, int]] = {}
+        for part in sorted(out.parent.glob(out.name + ".part*")):
+            with open(part, "rb") as f:
+                pos = 0
+                for line in f:
+                    try:
+                        rec = json.loads(line)
+                        if rec["docs"] == len(rec["entities"]):
+                            self._where[(rec["chunk"], rec["key"])] = (part, pos)
+                    except (ValueError, KeyError, TypeError):
+                        pass
+                    pos += len(line)
+
+    def __contains__(self, chunk_and_key: tuple[int, str]) -> bool:
+        return chunk_and_key in self._where
+
+    def entities(self, chunk: int, key: str) -> list[list[dict]]:
+        part, pos = self._where[(chunk, key)]
+        with open(part, "rb") as f:
+            f.seek(pos)
+            return json.loads(f.readline())["entities"]
 
 
 def append_part(out: Path, rank: int, chunk: int, entities: list, key: str | None = None) -> None:
@@ -339,14 +257,14 @@ def run(args) -> int:
     if tagger.skipped and state.is_main_process:
         print(f"--overlapping: skipped the single-type tasks {tagger.skipped}: this model had no training data "
               "for them, so their passes would add noise", file=sys.stderr)
-    failures, tagged_docs, start = 0, 0, time.time()
-    html_docs = []
     # Parts are reused only by a run with the same settings that decide predictions (see chunk_key);
     # batching and compilation change float rounding only.
-    speed_only = ("inputs", "output_dir", "html", "chunk_docs", "tokens_per_batch", "compile")
+    speed_only = ("inputs", "output_dir", "html", "chunk_docs", "tokens_per_batch", "compile", "strict")
     run_key = json.dumps({k: v for k, v in sorted(vars(args).items()) if k not in speed_only}, default=str)
+    counts = {"tagged": 0, "skipped": 0, "repaired": 0, "failed": 0}
+    start, html_docs = time.time(), []
     outputs: dict[Path, Path] = {}
-    bar = tqdm(total=None, unit="doc", desc="tagging", disable=not state.is_main_process)
+    bar = tqdm(total=0, unit="doc", desc="tagging", disable=not state.is_main_process)
     for path in files:
         fmt = args.format or detect_format(path)
         out = out_dir / (path.stem + OUTPUT_SUFFIX[fmt])
@@ -354,7 +272,7 @@ def run(args) -> int:
             if state.is_main_process:
                 print(f"error: {path}: its output {out} is that of {outputs[out]} too; rename one of them "
                       "or tag them into different folders", file=sys.stderr)
-            failures += 1
+            counts["failed"] += 1
             continue
         outputs[out] = path
         if out.exists() and not args.html:
@@ -362,46 +280,14 @@ def run(args) -> int:
                 for part in out.parent.glob(out.name + ".part*"):
                     part.unlink(missing_ok=True)
             continue  # finished by an earlier run
-        problems: list[str] = []
         try:
-            docs = read_input(path, fmt, problems)
+            if not out.exists():  # else: --html on a finished output, read back below
+                tag_input(Input(path, fmt), out, tagger, state, run_key, args, bar, counts)
         except InputError as err:
             if state.is_main_process:
                 print(f"error: {err}", file=sys.stderr)
-            failures += 1
+            counts["failed"] += 1
             continue
-        for p in problems:
-            if state.is_main_process:
-                print(f"warning: {p}", file=sys.stderr)
-        failures += bool(problems)
-        if out.exists():  # --html on a finished output: read the predictions back
-            done = None
-        else:
-            size = chunk_size(len(docs), args.chunk_docs, state.num_processes)
-            n_chunks = (len(docs) + size - 1) // size
-            chunks = [docs[k * size:(k + 1) * size] for k in range(n_chunks)]
-            keys = {k: chunk_key(c, run_key) for k, c in enumerate(chunks)}
-            done = read_parts(out, keys)
-            tagged_docs += sum(len(c) for k, c in enumerate(chunks) if k not in done)  # by all ranks
-            for k in range(n_chunks):
-                if k in done or k % state.num_processes != state.process_index:
-                    continue
-                ents = tagger.tag(chunks[k])
-                append_part(out, state.process_index, k, ents, keys[k])
-                bar.update(len(chunks[k]) * state.num_processes)
-            state.wait_for_everyone()
-            if state.is_main_process:
-                done = read_parts(out, keys)
-                entities = [e for k in range(n_chunks) for e in done[k]]
-                try:
-                    write_output(docs, entities, fmt, out)
-                except (CorpusFormatError, OSError) as err:  # the parts stay: a re-run writes again
-                    print(f"error: {path}: the tagged output cannot be written ({err})", file=sys.stderr)
-                    failures += 1
-                else:
-                    for part in out.parent.glob(out.name + ".part*"):
-                        part.unlink()
-            state.wait_for_everyone()
         if args.html and state.is_main_process:
             html_docs += _read_back(out, fmt)
     bar.close()
@@ -411,11 +297,62 @@ def run(args) -> int:
         Path(args.html).write_text(render_html(html_docs), encoding="utf-8")
         print(f"HTML view: {args.html}")
     if state.is_main_process:
-        seconds = time.time() - start
         ranks = f" by {state.num_processes} processes" if state.num_processes > 1 else ""
-        print(f"tagged {tagged_docs} documents from {len(files)} input(s){ranks} in {seconds:.1f} s"
-              + (f"; {failures} input(s) had problems" if failures else ""))
-    return 1 if failures else 0
+        bad = [f"{counts[k]} record(s) {k}" for k in ("skipped", "repaired") if counts[k]]
+        print(f"tagged {counts['tagged']} documents from {len(files)} input(s){ranks} in {time.time() - start:.1f} s"
+              + (f"; {', '.join(bad)} (see {out_dir}/*.errors.jsonl)" if bad else "")
+              + (f"; {counts['failed']} input(s) failed" if counts["failed"] else ""))
+    return 1 if counts["failed"] or counts["skipped"] else 0
+
+
+def chunks_of(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
+    while chunk := list(islice(docs, size)):
+        yield chunk
+
+
+def tag_input(src: Input, out: Path, tagger: Tagger, state, run_key: str, args, bar, counts: dict) -> None:
+    """Tag one input into ``out``, resumably; its bad records go to ``<name>.errors.jsonl``.
+
+    The documents are read three times, as a stream: to count them and log the bad records, to tag
+    the chunks (each process its own, finished ones skipped), and to write the output.
+    """
+    log = RecordLog(strict=args.strict, by_document=src.fmt != "jsonl")  # JSONL: each line is a record
+    total = sum(1 for _ in src.documents(log))  # InputError: fatal damage, or a bad record under --strict
+    if not total:
+        raise InputError(no_documents(src.path, log))
+    errors_file = out.parent / f"{src.path.stem}.errors.jsonl"
+    if state.is_main_process:
+        log.write(errors_file)  # the same file whether the run is interrupted or not: it depends on the input only
+        for line in log.summary(src.path, errors_file):
+            print(line, file=sys.stderr)
+    counts["skipped"] += log.count("skipped")
+    counts["repaired"] += log.count("repaired")
+    bar.total += total
+    bar.refresh()
+    size = chunk_size(total, args.chunk_docs, state.num_processes)
+    parts, keys = Parts(out), []
+    for k, chunk in enumerate(chunks_of(src.documents(), size)):
+        keys.append(chunk_key(chunk, run_key))
+        if (k, keys[k]) in parts:
+            bar.update(len(chunk))
+            continue
+        counts["tagged"] += len(chunk)  # by all ranks
+        if k % state.num_processes == state.process_index:
+            append_part(out, state.process_index, k, tagger.tag(chunk), keys[k])
+            bar.update(len(chunk) * state.num_processes)
+    state.wait_for_everyone()
+    if state.is_main_process:
+        parts = Parts(out)
+        tagged = ((doc, ents) for k, chunk in enumerate(chunks_of(src.documents(), size))
+                  for doc, ents in zip(chunk, parts.entities(k, keys[k])))
+        try:
+            write_output(tagged, src.fmt, out)
+        except (CorpusFormatError, OSError, KeyError) as err:  # the parts stay: a re-run writes again
+            out.with_name(out.name + ".tmp").unlink(missing_ok=True)
+            raise InputError(f"{src.path}: the tagged output cannot be written ({err!r})") from None
+        for part in out.parent.glob(out.name + ".part*"):
+            part.unlink()
+    state.wait_for_everyone()
 
 
 def _read_back(out: Path, fmt: str) -> list[tuple[str, str, list[dict]]]:
@@ -466,6 +403,9 @@ def main(argv=None) -> int:
     ap.add_argument("--html", help="also write a self-contained HTML view of the tagged documents here")
     ap.add_argument("--tokens_per_batch", type=int, help="padded sub-words per forward batch (default: 2048 on CPU, 16384 on GPU)")
     ap.add_argument("--chunk_docs", type=int, default=256, help="documents per resumable chunk")
+    ap.add_argument("--strict", action="store_true",
+                    help="a bad record fails its whole file (nothing is written for it); default: it is skipped "
+                         "or repaired, listed in OUT/<name>.errors.jsonl, and the rest of the file is tagged")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU, or CPUs with native bf16)")
     ap.add_argument("--compile", action="store_true",
                     help="torch.compile the model (one-off 20-60 s per process; 3-6%% faster on a 2-core CPU: "

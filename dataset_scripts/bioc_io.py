@@ -57,22 +57,32 @@ _EXTRA_KEY = "pubtator_extra"  # PubTator columns beyond the identifier, tab-joi
 
 def read_bioc(path, *, strict: bool = True,
               on_problem: Callable[[CorpusFormatError], None] | None = None) -> DocumentStream:
-    """Documents of a BioC XML or BioC JSON file (the format is detected from the content)."""
+    """Documents of a BioC XML or BioC JSON file (the format is detected from the content).
+
+    A file that does not parse (not XML, not JSON, not a collection) raises CorpusFormatError here;
+    a document that does (as XML or JSON) but is not a valid BioC document is a problem of that
+    document alone (with strict=False it is reported as skipped and the others are read).
+    """
     source = str(path)
-    collection = _load(path, source)
-    return DocumentStream(lambda report: _documents(collection, source, report),
+    items = _load(path, source)
+    return DocumentStream(lambda report: _documents(items, source, report),
                           strict=strict, on_problem=on_problem)
 
 
-def _load(path, source: str) -> bioc.BioCCollection:
+# What bioc's decoders raise on a missing key (JSON) or element (XML) or a value of the wrong type.
+_DECODE_ERRORS = (KeyError, TypeError, AttributeError, ValueError, RecursionError)
+
+
+def _load(path, source: str) -> list:
+    """The documents of the file, each a BioCDocument or a CorpusFormatError (it could not be built)."""
     with open(path, "rb") as f:
         raw = f.read()
     head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     try:
         if head == b"<":
-            return biocxml.load(io.BytesIO(raw))  # lxml honours the XML encoding declaration
+            return list(_xml_documents(raw, source))
         if head in (b"{", b"["):
-            return biocjson.loads(raw.decode("utf-8-sig"))
+            return list(_json_documents(raw.decode("utf-8-sig"), source))
     except UnicodeDecodeError as err:
         raise CorpusFormatError(f"not valid UTF-8 ({err.reason} at byte {err.start})",
                                 path=source) from None
@@ -80,23 +90,57 @@ def _load(path, source: str) -> bioc.BioCCollection:
         raise CorpusFormatError(f"invalid BioC JSON: {err.msg}", path=source, line=err.lineno) from None
     except etree.XMLSyntaxError as err:
         raise CorpusFormatError(f"invalid BioC XML: {err.msg}", path=source, line=err.lineno) from None
-    except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as err:
-        # A missing key in BioC JSON or a missing <offset> in XML surfaces as KeyError/TypeError.
+    except _DECODE_ERRORS as err:
         raise CorpusFormatError(f"not a valid BioC file: {type(err).__name__}: {err}", path=source,
                                 line=getattr(err, "lineno", None)) from None
     raise CorpusFormatError("neither BioC XML nor BioC JSON (expected '<' or '{' first)", path=source)
 
 
-def _documents(collection: bioc.BioCCollection, source: str, report):
-    for n, bdoc in enumerate(collection.documents, 1):
+def _xml_documents(raw: bytes, source: str):
+    tree = etree.parse(io.BytesIO(raw))  # lxml honours the XML encoding declaration
+    root = tree.getroot()
+    if root.tag != "collection":
+        raise CorpusFormatError(f"the root element is <{root.tag}>, not a BioC <collection>", path=source)
+    for n, elem in enumerate(root.iterfind("document"), 1):
+        # bioc decodes whole collections only: each document goes through it in a collection of its own,
+        # so that one malformed document (a passage without <offset>) costs only itself.
+        one = b"<collection>" + etree.tostring(elem, encoding="utf-8") + b"</collection>"
+        try:
+            yield biocxml.loads(one.decode("utf-8")).documents[0]
+        except _DECODE_ERRORS as err:
+            yield CorpusFormatError(f"not a valid BioC document: {type(err).__name__}: {err}", path=source,
+                                    line=elem.sourceline, doc_id=elem.findtext("id") or f"#{n}", skipped=True)
+
+
+def _json_documents(text: str, source: str):
+    from bioc.biocjson.decoder import parse_collection, parse_doc
+
+    obj = json.loads(text)
+    if not isinstance(obj, dict) or not isinstance(obj.get("documents"), list):
+        raise CorpusFormatError("not a BioC JSON collection (an object with a 'documents' list)", path=source)
+    parse_collection({**obj, "documents": []})  # the collection's own keys
+    for n, d in enumerate(obj["documents"], 1):
+        try:
+            yield parse_doc(d)
+        except _DECODE_ERRORS as err:
+            doc_id = d.get("id") if isinstance(d, dict) and isinstance(d.get("id"), str) else f"#{n}"
+            yield CorpusFormatError(f"not a valid BioC document: {type(err).__name__}: {err}", path=source,
+                                    doc_id=doc_id, skipped=True)
+
+
+def _documents(items: list, source: str, report):
+    for n, bdoc in enumerate(items, 1):
+        if isinstance(bdoc, CorpusFormatError):
+            report(bdoc)
+            continue
         doc_id = str(bdoc.id) if isinstance(bdoc.id, (str, int)) and not isinstance(bdoc.id, bool) else f"#{n}"
 
-        def error(message):
-            report(CorpusFormatError(message, path=source, doc_id=doc_id))
+        def error(message, skipped=False):
+            report(CorpusFormatError(message, path=source, doc_id=doc_id, skipped=skipped))
 
         problem = _structure_problem(bdoc)
         if problem:
-            error(problem)
+            error(problem, skipped=True)
             continue
         try:
             passages = [Passage(p.offset, _passage_text(p), _infons(p.infons).get("type", ""))
@@ -104,7 +148,7 @@ def _documents(collection: bioc.BioCCollection, source: str, report):
             doc = Document(doc_id, passages, [], _document_infons(bdoc))
             text = doc.text
         except CorpusFormatError as err:
-            error(err.message)  # without consistent passages no offset can be trusted
+            error(err.message, skipped=True)  # without consistent passages no offset can be trusted
             continue
         owned = [(a, None) for a in bdoc.annotations]
         for p, passage in zip(bdoc.passages, passages):

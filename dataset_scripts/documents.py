@@ -19,14 +19,20 @@ MAX_OFFSET = 10**8
 
 
 class CorpusFormatError(ValueError):
-    """A corpus file is malformed. Names the file, 1-based line and document id where known."""
+    """A corpus file is malformed. Names the file, 1-based line and document id where known.
+
+    ``skipped``: a reader that goes on past the problem (strict=False) left out the whole record
+    (a document, or a line that belongs to none); otherwise it kept the record and left out only
+    the offending part (an annotation, an extra line) or filled it in (an empty abstract).
+    """
 
     def __init__(self, message: str, *, path: str | os.PathLike | None = None,
-                 line: int | None = None, doc_id: str | None = None):
+                 line: int | None = None, doc_id: str | None = None, skipped: bool = False):
         self.message = message
         self.path = None if path is None else str(path)
         self.line = line
         self.doc_id = doc_id
+        self.skipped = skipped
         where = [self.path] if self.path is not None else []
         if line is not None:
             where.append(f"line {line}")
@@ -35,11 +41,11 @@ class CorpusFormatError(ValueError):
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
 
     def __reduce__(self):  # keyword-only __init__: needed to pickle (e.g. datasets.map workers)
-        return (_rebuild_error, (self.message, self.path, self.line, self.doc_id))
+        return (_rebuild_error, (self.message, self.path, self.line, self.doc_id, self.skipped))
 
 
-def _rebuild_error(message, path, line, doc_id):
-    return CorpusFormatError(message, path=path, line=line, doc_id=doc_id)
+def _rebuild_error(message, path, line, doc_id, skipped=False):
+    return CorpusFormatError(message, path=path, line=line, doc_id=doc_id, skipped=skipped)
 
 
 @dataclass
@@ -151,12 +157,14 @@ def source_name(path_or_file) -> str:
 
 
 def iter_lines(path_or_file, source: str,
-               doc_id_of: Callable[[str], str | None] = lambda line: None) -> Iterator[tuple[int, str]]:
+               doc_id_of: Callable[[str], str | None] = lambda line: None,
+               on_bad_line: Callable[[CorpusFormatError], None] | None = None) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line without its line ending) from a path or file object.
 
     Decodes UTF-8 line by line so a bad byte is reported with its line number (and the
-    document id ``doc_id_of`` finds in the line); always fatal, since text in another
-    encoding makes every offset after it suspect. Drops byte order marks at the start of
+    document id ``doc_id_of`` finds in the line); fatal, since in a format whose records span
+    lines text in another encoding makes every offset after it suspect, unless ``on_bad_line``
+    is given (a format of one record per line): it gets the error and the line is left out. Drops byte order marks at the start of
     a line (the file's own, a doubled one, or one left mid-file by concatenating files:
     they would otherwise end up, invisible, in a document id or a word) and accepts LF,
     CRLF and CR CR LF (a twice-converted file) endings. Other trailing whitespace is kept:
@@ -173,10 +181,14 @@ def iter_lines(path_or_file, source: str,
                     raw = raw.decode("utf-8")
                 except UnicodeDecodeError as err:
                     shown = raw.decode("utf-8", "replace")
-                    raise CorpusFormatError(
+                    bad = CorpusFormatError(
                         f"not valid UTF-8 ({err.reason} at byte {err.start} of the line "
                         f"{shown[:60]!r}); wrong encoding?", path=source, line=lineno,
-                        doc_id=doc_id_of(shown)) from None
+                        doc_id=doc_id_of(shown), skipped=on_bad_line is not None)
+                    if on_bad_line is None:
+                        raise bad from None
+                    on_bad_line(bad)
+                    continue
             raw = raw.lstrip("\ufeff").removesuffix("\n").rstrip("\r")
             yield lineno, raw
     finally:

@@ -97,9 +97,9 @@ class _Pending:
 def _parse(lines, source: str, report):
     doc: _Pending | None = None
 
-    def error(message, line, doc_id=None):
+    def error(message, line, doc_id=None, skipped=False):
         report(CorpusFormatError(message, path=source, line=line,
-                                 doc_id=doc_id if doc_id is not None else doc and doc.id))
+                                 doc_id=doc_id if doc_id is not None else doc and doc.id, skipped=skipped))
 
     def finish(d: _Pending) -> Document:
         if d.abstract is None:
@@ -118,7 +118,7 @@ def _parse(lines, source: str, report):
         if _CR_LINES.search(line):
             head = _TEXT_LINE.match(line)  # the id of the title line the CRs glued the rest to ("" is one)
             error("lines end in a lone carriage return (CR): convert the file to LF or CRLF line endings",
-                  lineno, (head.group(1) if head else _doc_id_of(line)) if doc is None else None)
+                  lineno, (head.group(1) if head else _doc_id_of(line)) if doc is None else None, skipped=True)
             continue
         text_line = _TEXT_LINE.fullmatch(line)
         if text_line:
@@ -128,10 +128,10 @@ def _parse(lines, source: str, report):
                     yield finish(doc)
                 doc = _Pending(doc_id, content, lineno)
             elif doc is None:
-                error("abstract line without a title line ('|t|') before it", lineno, doc_id)
+                error("abstract line without a title line ('|t|') before it", lineno, doc_id, skipped=True)
             elif doc_id != doc.id:
                 error(f"abstract line of document {doc_id} follows the title of document {doc.id}",
-                      lineno)
+                      lineno, doc_id, skipped=True)
             elif doc.abstract is not None:
                 error("second abstract line", lineno)
             else:
@@ -140,9 +140,9 @@ def _parse(lines, source: str, report):
         cols = line.rstrip(" ").split("\t")
         if len(cols) == 1:
             error(f"unrecognised line {line[:60]!r} (neither '|t|', '|a|' nor tab-separated)", lineno,
-                  doc_id=doc.id if doc else None)
+                  doc_id=doc.id if doc else None, skipped=doc is None)
         elif doc is None:
-            error("annotation line without a title line ('|t|') before it", lineno, cols[0])
+            error("annotation line without a title line ('|t|') before it", lineno, cols[0], skipped=True)
         elif cols[0] != doc.id:
             error(f"annotation line of document {cols[0]} inside document {doc.id}", lineno)
         else:

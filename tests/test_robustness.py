@@ -625,7 +625,7 @@ def check_tagger_input(case: tuple[str, bytes]) -> None:
     out = workdir() / "out" / ("input" + OUTPUT_SUFFIX[fmt])
     out.parent.mkdir(exist_ok=True)
     try:
-        write_output(docs, entities, fmt, out)
+        write_output(zip(docs, entities), fmt, out)
     except Exception as exc:
         raise _unhandled(f"write_output ({fmt}) of documents read_input accepted", exc) from exc
     try:
