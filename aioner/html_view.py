@@ -1,28 +1,40 @@
-"""A self-contained HTML page of tagged documents, entity types in colour (in the manner of displaCy).
+"""A self-contained HTML page of tagged documents, drawn by spaCy's displaCy.
 
-Nested entities (from ``--overlapping``) are drawn inside one another; an entity that
-crosses another's boundary without nesting cannot be drawn as HTML and is listed under
-its document instead, so nothing is hidden.
+A document whose entities do not overlap goes through displaCy's ``ent`` style (coloured
+highlights); one with nested, crossing or same-span entities (from ``--overlapping``) goes
+through its ``span`` style (stacked underlines), which draws them all, crossing ones included.
+
+What displaCy does not show by itself, and how it is kept:
+
+* entity scores: the ``ent`` style gets them as a hover title (its template plus a ``title``);
+  the ``span`` style has no per-entity field for them, so there they are listed under the document;
+* the ``span`` style puts a space after every token outside an entity; where the text has none
+  it is taken out again (``GLUE``); line breaks still become spaces in that style.
 """
 
 from __future__ import annotations
 
 import html
+import re
+
+from spacy import displacy
+from spacy.displacy.templates import TPL_ENT, TPL_FIGURE, TPL_SPAN, TPL_SPAN_SLICE, TPL_SPAN_START
 
 PALETTE = {"Gene": "#aa9cfc", "Disease": "#fc9ce7", "Chemical": "#7aecec", "Species": "#bfeeb7",
            "Variant": "#feca74", "CellLine": "#ff9561"}
 EXTRA_COLOURS = ["#c887fb", "#9cc9cc", "#e4e7d2", "#ffeb80", "#ddd", "#f0a8a8", "#b5d6f7", "#d9c4a9"]
 
+GLUE = "\u2060"  # word joiner: invisible should it ever be left in the page
+# displaCy's own markups without their outer newlines, which would draw as spaces the text lacks
+# ("( GHD )"); the entity one with a hover title for the type and score added
+TPL_SPAN_TIGHT = {"span": TPL_SPAN.strip(), "slice": TPL_SPAN_SLICE, "start": TPL_SPAN_START}
+TPL_ENT_TITLED = TPL_ENT.strip().replace('<mark class="entity" ', '<mark class="entity" title="{tip}" ', 1)
+
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 60em;
-       line-height: 2.4; color: #222; }
-h2 { font-size: 1em; margin-bottom: 0; color: #555; }
-mark { padding: 0.2em 0.3em; margin: 0 0.1em; border-radius: 0.35em; line-height: 1.6; }
-mark mark { padding: 0.1em 0.2em; }
-mark .t { font-size: 0.65em; font-weight: bold; text-transform: uppercase; margin-left: 0.4em;
-          vertical-align: middle; }
-.legend mark { font-size: 0.85em; }
-.crossing { font-size: 0.85em; color: #a00; line-height: 1.4; }
+       color: #222; }
+.legend mark { padding: 0.2em 0.4em; margin-right: 0.3em; border-radius: 0.35em; font-size: 0.85em; }
+.scores { font-size: 0.85em; color: #555; line-height: 1.4; }
 """
 
 
@@ -32,46 +44,60 @@ def _colour(etype: str, assigned: dict) -> str:
     return assigned[etype]
 
 
-def _nest(entities: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Entities as a forest by containment (outer first), plus those that cross a boundary."""
-    roots, crossing, stack = [], [], []
-    for e in sorted(entities, key=lambda e: (e["start"], -e["end"])):
-        node = {**e, "children": []}
-        while stack and stack[-1]["end"] <= e["start"]:
-            stack.pop()
-        if stack and e["end"] > stack[-1]["end"]:
-            crossing.append(e)
-            continue
-        (stack[-1]["children"] if stack else roots).append(node)
-        stack.append(node)
-    return roots, crossing
+def _overlapping(entities: list[dict]) -> bool:
+    spans = sorted((e["start"], e["end"]) for e in entities)
+    return any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
 
 
-def _render(text: str, start: int, end: int, nodes: list[dict], colours: dict) -> str:
-    out, pos = [], start
-    for n in nodes:
-        out.append(html.escape(text[pos:n["start"]]))
-        inner = _render(text, n["start"], n["end"], n["children"], colours)
-        out.append(f'<mark style="background:{_colour(n["type"], colours)}" title="{html.escape(n["type"])}'
-                   f'{" %.2f" % n["score"] if "score" in n else ""}">{inner}'
-                   f'<span class="t">{html.escape(n["type"])}</span></mark>')
-        pos = n["end"]
-    out.append(html.escape(text[pos:end]))
-    return "".join(out)
+def _tip(e: dict) -> str:
+    return e["type"] + (" %.2f" % e["score"] if "score" in e else "")
+
+
+def _ent_doc(doc_id, text: str, entities: list[dict]) -> dict:
+    # displaCy escapes the text but not the title, labels or params: those are escaped here
+    return {"text": text, "title": html.escape(str(doc_id)),
+            "ents": [{"start": e["start"], "end": e["end"], "label": html.escape(e["type"]),
+                      "params": {"tip": html.escape(_tip(e))}} for e in entities]}
+
+
+def _span_doc(doc_id, text: str, entities: list[dict]) -> dict:
+    # Tokens cut at every entity edge and around whitespace, so each character offset is a token edge
+    cuts = {0, len(text)} | {o for e in entities for o in (e["start"], e["end"])}
+    cuts |= {o for m in re.finditer(r"\s+", text) for o in m.span()}
+    cuts = sorted(cuts)
+    index = {o: i for i, o in enumerate(cuts)}
+    spans = [{"start_token": index[e["start"]], "end_token": index[e["end"]], "label": html.escape(e["type"])}
+             for e in entities]
+    inside = {i for s in spans for i in range(s["start_token"], s["end_token"])}
+    tokens = [text[a:b] for a, b in zip(cuts, cuts[1:])]
+    # displaCy writes a space after every token outside an entity; GLUE marks those where the
+    # text has none ("(" before "GHD)"), and render_html takes that space out again
+    tokens = [t + GLUE if i not in inside and not t.isspace() and i + 1 < len(tokens)
+              and not tokens[i + 1].isspace() else t for i, t in enumerate(tokens)]
+    return {"text": text, "title": html.escape(str(doc_id)), "tokens": tokens, "spans": spans}
 
 
 def render_html(docs: list[tuple[str, str, list[dict]]], title: str = "AIONER") -> str:
-    """``docs``: (id, text, entities with start/end/type[/score]) → one HTML page."""
+    """``docs``: (id, text, entities with character start/end (exclusive)/type[/score]) → one HTML page."""
     colours: dict[str, str] = {}
     body = []
     for doc_id, text, entities in docs:
-        roots, crossing = _nest(entities)
-        body.append(f"<section><h2>{html.escape(str(doc_id))}</h2><p>{_render(text, 0, len(text), roots, colours)}</p>")
-        if crossing:
-            items = ", ".join(f"{html.escape(e['type'])} {e['start']}-{e['end']} “{html.escape(text[e['start']:e['end']])}”"
-                              for e in crossing)
-            body.append(f'<p class="crossing">Crossing entities not drawn: {items}</p>')
-        body.append("</section>")
+        for e in entities:
+            _colour(e["type"], colours)
+        options = {"colors": {html.escape(t): c for t, c in colours.items()}}
+        if _overlapping(entities):
+            figure = displacy.render(_span_doc(doc_id, text, entities), style="span", manual=True,
+                                     options={**options, "template": TPL_SPAN_TIGHT}, jupyter=False)
+            figure = figure.replace(GLUE + " ", "")
+            scored = [e for e in sorted(entities, key=lambda e: (e["start"], -e["end"])) if "score" in e]
+            if scored:
+                figure += '<p class="scores">Scores: ' + "; ".join(
+                    f"{html.escape(_tip(e))} “{html.escape(text[e['start']:e['end']])}”" for e in scored) + "</p>"
+        else:
+            figure = displacy.render(_ent_doc(doc_id, text, entities), style="ent", manual=True,
+                                     options={**options, "template": TPL_ENT_TITLED}, jupyter=False)
+        body.append(TPL_FIGURE.format(content=figure))
     legend = " ".join(f'<mark style="background:{c}">{html.escape(t)}</mark>' for t, c in colours.items())
+    # Our own page rather than displaCy's (page=True): it mixes both styles and declares UTF-8
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><p class=\"legend\">{legend}</p>{''.join(body)}</body></html>\n")
