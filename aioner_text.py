@@ -33,6 +33,11 @@ _SPACE = re.compile(r"\s+")
 _SPECIAL = re.compile(r"[=/()<>+\-_\s]")
 
 
+# spaCy's vocabulary keeps a lexeme for every new token string it meets (~3 per unseen word): over a
+# PubMed-scale run it would grow without bound, so the pipeline is rebuilt once it holds this many.
+MAX_LEXEMES = 200_000
+
+
 @lru_cache(maxsize=1)
 def _nlp():
     nlp = spacy.blank("en")
@@ -76,6 +81,8 @@ def segment(
     span. Whitespace never belongs to a word and no non-space character is lost.
     """
     cuts = sorted({c - offset for c in cuts})
+    if len(_nlp().vocab) > MAX_LEXEMES:
+        _nlp.cache_clear()
     doc = _nlp()(text)
     # Token arrays instead of iterating spaCy's Token objects: 10x less Python per token, and
     # only tokens holding a split character, a space or a cut go through _split_token.

@@ -1,7 +1,15 @@
 """Robustness campaign, full size (issue 7): the by-hand run behind ``tests/test_robustness.py``.
 
-    python benchmarks/robustness.py [--fuzz_cases 100000] [--unicode_examples 5000] [--tag_docs 2000]
-                                    [--skip fuzz unicode rss tagging training] [--out results/robustness.json]
+    python benchmarks/robustness.py [--fuzz_cases 100000] [--mixed_files 20000] [--unicode_examples 5000]
+                                    [--tag_docs 2000] [--skip fuzz mixed unicode rss tagging training]
+                                    [--out results/robustness.json] [--update]
+
+0. mixed: files (JSONL, PubTator, BioC XML/JSON) of good records with 1-5 bad records mixed in
+   (truncated JSON, a missing or non-string text, bytes that are not UTF-8, a lone surrogate, an
+   abstract or annotation without its title, garbage lines, a passage without or with a bad offset,
+   overlapping passages, missing keys): every good record must come out exactly once, in order,
+   with exact offsets in the written output, and every bad one must be listed as skipped
+   (``good_records_lost``, goal 0; ``bad_records_reported``);
 
 1. fuzz: the test file's four targets (PubTator, BioC XML/JSON and CoNLL readers with their
    writers' round trip, and aioner-tag's input handling: format detection, reading, writing the
@@ -137,6 +145,41 @@ def fuzz(total: int, seed: int) -> dict:
         out["seconds"] += seconds
         print(f"fuzz {target}: {done} cases, {unhandled} unhandled, {seconds:.0f} s", flush=True)
     out["seconds"] = round(out["seconds"], 1)
+    return out
+
+
+def mixed_files(total: int, seed: int) -> dict:
+    """Files of good records with bad ones mixed in (issue 19): every good record must come out exactly
+    once with exact offsets, every bad one listed as skipped (the test file's mixed_files target)."""
+    from hypothesis import given, seed as hseed
+
+    out = {"files": 0, "good_records": 0, "good_records_lost": 0, "good_records_duplicated": 0,
+           "bad_records_mixed_in": 0, "bad_records_reported": 0, "failures": 0, "failure_examples": []}
+    start, block, b = time.time(), 2000, 0
+    while out["files"] < total:
+        n, count = min(block, total - out["files"]), [0]
+
+        def case(c):
+            count[0] += 1
+            try:
+                got = R.mixed_file_counts(c)
+            except Exception as exc:  # counted, kept, and the run goes on
+                out["failures"] += 1
+                if len(out["failure_examples"]) < 10:
+                    out["failure_examples"].append(f"{type(exc).__name__}: {str(exc)[:300]} <- {repr(c)[:200]}")
+                return
+            for key, field in (("good", "good_records"), ("lost", "good_records_lost"),
+                               ("duplicated", "good_records_duplicated"), ("bad", "bad_records_mixed_in"),
+                               ("reported", "bad_records_reported")):
+                out[field] += got[key]
+
+        R.fuzz_settings(n, shrink=False, seed=seed)(hseed(seed * 1000 + b)(given(R.mixed_file_cases())(case)))()
+        out["files"] += count[0]
+        b += 1
+        if count[0] == 0:
+            break
+    out["seconds"] = round(time.time() - start, 1)
+    print(f"mixed files: {out}", flush=True)
     return out
 
 
@@ -327,7 +370,9 @@ def main():
     ap.add_argument("--unicode_examples", type=int, default=5000)
     ap.add_argument("--tag_docs", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["fuzz", "unicode", "rss", "tagging", "training"])
+    ap.add_argument("--mixed_files", type=int, default=20_000, help="files of good records with bad ones mixed in")
+    ap.add_argument("--skip", nargs="*", default=[],
+                    choices=["fuzz", "mixed", "unicode", "rss", "tagging", "training"])
     ap.add_argument("--out", default=str(REPO / "results" / "robustness.json"))
     ap.add_argument("--update", action="store_true", help="keep the parts not run from an existing --out file")
     args = ap.parse_args()
@@ -341,7 +386,8 @@ def main():
                          f"torch {torch.__version__}; subprocesses with OMP_NUM_THREADS=1",
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "failures_found": FAILURES_FOUND}
-    parts = {"fuzz": lambda: fuzz(args.fuzz_cases, args.seed), "unicode": lambda: unicode_property(args.unicode_examples),
+    parts = {"fuzz": lambda: fuzz(args.fuzz_cases, args.seed), "mixed": lambda: mixed_files(args.mixed_files, args.seed),
+             "unicode": lambda: unicode_property(args.unicode_examples),
              "rss": lambda: peak_rss(work), "tagging": lambda: tagging_kill(args.tag_docs, work),
              "training": lambda: training_kill(work)}
     for name, run in parts.items():
@@ -363,6 +409,9 @@ def main():
         "resume_lost": _total(tag, "resume_lost"),
         "resume_duplicated": _total(tag, "resume_duplicated"),
         "training_resumed": result.get("training", {}).get("resumed_from_last_saved_state"),
+        "mixed_files": result.get("mixed", {}).get("files"),
+        "good_records_lost": result.get("mixed", {}).get("good_records_lost"),
+        "bad_records_reported": result.get("mixed", {}).get("bad_records_reported"),
         "seconds": round(time.time() - start, 1),
     })
     if previous:
@@ -372,7 +421,8 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: result[k] for k in ("fuzz_cases", "unhandled_exceptions", "fuzz_seconds", "unicode_examples",
                                              "peak_rss_mb_200k", "resume_lost", "resume_duplicated",
-                                             "training_resumed", "seconds")}))
+                                             "training_resumed", "mixed_files", "good_records_lost",
+                                             "bad_records_reported", "seconds")}))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from dataset_scripts.documents import CorpusFormatError, Document, Mention, Pass
 from dataset_scripts.pubtator import parse_pubtator_string, read_pubtator, write_pubtator  # noqa: E402
 
 # CI sizes; benchmarks/robustness.py runs the same targets with its own counts.
-CI_CASES = {"pubtator": 1200, "bioc": 1000, "conll": 600, "tagger_input": 800}
+CI_CASES = {"pubtator": 1200, "bioc": 1000, "conll": 600, "tagger_input": 800, "mixed_files": 300}
 CI_UNICODE_EXAMPLES = 300
 
 
@@ -646,11 +646,162 @@ def check_tagger_input(case: tuple[str, bytes]) -> None:
         raise Unhandled(f"the tagged {fmt} output does not hold every document with its text and entities")
 
 
+# =============================================================== bad records mixed into good ones (issue 19)
+
+# A bad record of each kind, as the format holds it; each is one record the reader skips.
+def _bad_jsonl(kind: str, k: int) -> bytes:
+    return {"truncated": json.dumps({"id": f"b{k}", "text": "BRCA1 is a gene"})[:20].encode(),
+            "no_text": json.dumps({"id": f"b{k}", "body": "x"}).encode(),
+            "not_string": json.dumps({"id": f"b{k}", "text": 5}).encode(),
+            "not_utf8": b'{"id": "b%d", "text": "caf\xe9"}' % k,
+            "surrogate": b'{"id": "b%d", "text": "\\ud800"}' % k,
+            "not_object": b"[1, 2]"}[kind]
+
+
+def _bad_pubtator(kind: str, k: int) -> str:
+    return {"orphan_abstract": f"b{k}|a|An abstract without its title.\nb{k}\t0\t2\tAn\tGene",
+            "orphan_annotation": f"b{k}\t0\t2\tAn\tGene",
+            "garbage": "a line that is no PubTator line"}[kind]
+
+
+def _bad_bioc_xml(kind: str, k: int) -> str:
+    passage = {"no_offset": "<passage><text>x</text></passage>",
+               "bad_offset": "<passage><offset>abc</offset><text>x</text></passage>",
+               "overlap": "<passage><offset>0</offset><text>xyz</text></passage>"
+                          "<passage><offset>1</offset><text>y</text></passage>"}[kind]
+    return f"<document><id>b{k}</id>{passage}</document>"
+
+
+def _bad_bioc_json(kind: str, k: int) -> dict:
+    doc = {"id": f"b{k}", "infons": {}, "relations": [],
+           "passages": [{"offset": 0, "infons": {}, "text": "x", "sentences": [], "annotations": [], "relations": []}]}
+    if kind == "no_relations":
+        del doc["relations"]
+    elif kind == "string_offset":
+        doc["passages"][0]["offset"] = "zero"
+    else:  # passages_not_list
+        doc["passages"] = 5
+    return doc
+
+
+BAD_KINDS = {"jsonl": ["truncated", "no_text", "not_string", "not_utf8", "surrogate", "not_object"],
+             "pubtator": ["orphan_abstract", "orphan_annotation", "garbage"],
+             "bioc-xml": ["no_offset", "bad_offset", "overlap"],
+             "bioc-json": ["no_relations", "string_offset", "passages_not_list"]}
+MIXED_EXTENSIONS = {"jsonl": ".jsonl", "pubtator": ".pubtator", "bioc-xml": ".xml", "bioc-json": ".json"}
+
+
+def mixed_file_cases():
+    """(format, good documents drawn from a seed, [(position, bad kind)])."""
+    def case(fmt):
+        return st.tuples(st.just(fmt), st.integers(1, 25), st.randoms(use_true_random=True),
+                         st.lists(st.tuples(st.integers(0, 25), st.sampled_from(BAD_KINDS[fmt])), min_size=1,
+                                  max_size=5))
+    return st.sampled_from(sorted(BAD_KINDS)).flatmap(case)
+
+
+def _serialise(fmt: str, docs: list[Document], bad: list[tuple[int, str]]) -> bytes:
+    """The good documents in the format, with the bad records spliced in before the given positions."""
+    before = {}
+    for k, (pos, kind) in enumerate(bad):
+        before.setdefault(min(pos, len(docs)), []).append((kind, k))
+    if fmt == "jsonl":
+        out = []
+        for i in range(len(docs) + 1):
+            out += [_bad_jsonl(kind, k) for kind, k in before.get(i, [])]
+            if i < len(docs):
+                out.append(json.dumps({"id": docs[i].id, "text": docs[i].text}, ensure_ascii=False).encode())
+        return b"\n".join(out) + b"\n"
+    if fmt == "bioc-json":
+        buf = workdir() / "mixed-clean.json"
+        write_bioc_json(docs, buf)
+        obj = json.loads(buf.read_text(encoding="utf-8"))
+        good = obj["documents"]
+        obj["documents"] = [d for i in range(len(good) + 1)
+                            for d in [_bad_bioc_json(kind, k) for kind, k in before.get(i, [])] + good[i:i + 1]]
+        return json.dumps(obj, ensure_ascii=False).encode()
+    buf = io.StringIO()
+    if fmt == "pubtator":
+        write_pubtator(docs, buf)
+        blocks = buf.getvalue().split("\n\n")[:-1]
+        bad_block = _bad_pubtator
+    else:
+        path = workdir() / "mixed-clean.xml"
+        write_bioc_xml(docs, path)
+        xml = path.read_text(encoding="utf-8")
+        head, _, rest = xml.partition("<document>")
+        body, _, tail = ("<document>" + rest).rpartition("</collection>")
+        blocks = ["<document>" + b for b in body.split("<document>")[1:]]
+        bad_block = _bad_bioc_xml
+    out = []
+    for i in range(len(docs) + 1):
+        out += [bad_block(kind, k) for kind, k in before.get(i, [])]
+        out += blocks[i:i + 1]
+    if fmt == "pubtator":
+        return ("\n\n".join(out) + "\n\n").encode()
+    return (head + "".join(out) + "</collection>" + tail).encode()
+
+
+def mixed_file_counts(case) -> dict:
+    """Read a file of good records with bad ones mixed in, tag it (every word an entity), write and read
+    it back. Raises Unhandled on any error; returns the counts the campaign records."""
+    from aioner.inputs import Input, RecordLog
+    from aioner.tagging import OUTPUT_SUFFIX, write_output
+
+    fmt, n, r, bad = case
+    kind = "pubtator" if fmt == "pubtator" else "bioc"
+    docs = [Document(f"g{i}", d.passages, []) for i, d in enumerate(
+        d for _ in range(n) for d in rand_documents(r, kind, max_docs=1))]
+    docs = [d for d in docs if d.text.strip() and all(_xml_char(c) and c not in "\r\x85" for c in d.text)][:n]
+    if not docs:
+        return {"good": 0, "lost": 0, "duplicated": 0, "bad": 0, "reported": 0}
+    path = workdir() / f"mixed{MIXED_EXTENSIONS[fmt]}"
+    path.write_bytes(_serialise(fmt, docs, []))
+    log = RecordLog(by_document=fmt != "jsonl")
+    clean = [(d.id, d.text) for d in Input(path, fmt).documents(log)]
+    if log.records or [i for i, _ in clean] != [d.id for d in docs]:
+        raise Unhandled(f"{fmt}: the clean file does not read back as written: {log.records[:2]}")
+    path.write_bytes(_serialise(fmt, docs, bad))
+    log = RecordLog(by_document=fmt != "jsonl")
+    try:
+        got = list(Input(path, fmt).documents(log))
+    except Exception as exc:
+        raise _unhandled(f"{fmt} with bad records mixed in", exc) from exc
+    ids = [d.id for d in got]
+    reported = [rec for rec in log.records if rec.action == "skipped"]
+    counts = {"good": len(clean), "lost": sum(i not in ids for i, _ in clean),
+              "duplicated": len(ids) - len(set(ids)), "bad": len(bad), "reported": len(reported)}
+    if [(d.id, d.text) for d in got] != clean:
+        raise Unhandled(f"{fmt}: the good records did not come out exactly once, in order: {counts}")
+    if len(reported) != len(bad) or len(log.records) != len(bad):
+        raise Unhandled(f"{fmt}: {len(bad)} bad records, {len(reported)} reported as skipped "
+                        f"({[r.reason[:60] for r in log.records]})")
+    out = workdir() / "mixed-out" / ("mixed" + OUTPUT_SUFFIX[fmt])
+    out.parent.mkdir(exist_ok=True)
+    entities = [word_entities(d) for d in got]
+    write_output(zip(got, entities), fmt, out)
+    if fmt == "jsonl":
+        back = [(x["id"], x["text"], [(e["start"], e["end"], e["text"]) for e in x["entities"]])
+                for x in map(json.loads, out.read_text(encoding="utf-8").split("\n")[:-1])]  # not splitlines: U+2028
+    else:
+        back = [(d.id, d.text, [(m.start, m.end, m.text) for m in d.mentions])
+                for d in (read_pubtator(out) if fmt == "pubtator" else read_bioc(out))]  # strict readers
+    want = [(d.id, d.text, [(e["start"], e["end"], e["text"]) for e in ents]) for d, ents in zip(got, entities)]
+    if [(i, t, sorted(m)) for i, t, m in back] != [(i, t, sorted(m)) for i, t, m in want]:
+        raise Unhandled(f"{fmt}: the tagged output does not hold every good record with exact offsets")
+    return counts
+
+
+def check_mixed_file(case) -> None:
+    mixed_file_counts(case)
+
+
 FUZZ_TARGETS = {
     "pubtator": (pubtator_cases, check_pubtator),
     "bioc": (bioc_cases, check_bioc),
     "conll": (conll_cases, check_conll),
     "tagger_input": (tagger_input_cases, check_tagger_input),
+    "mixed_files": (mixed_file_cases, check_mixed_file),
 }
 
 
