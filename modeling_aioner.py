@@ -20,6 +20,7 @@ scores). ``word_mask`` marks the first sub-words; in training it defaults to
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -27,6 +28,11 @@ from torch import nn
 from torchcrf import CRF
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import TokenClassifierOutput
+
+try:  # transformers releases whose composite configs declare their sub-configs with specs
+    from transformers.configuration_utils import SubConfigSpec
+except ImportError:  # earlier ones: the plain ``sub_configs`` mapping
+    SubConfigSpec = None
 
 try:  # inside a checkpoint folder the scheme is a sibling module
     from .aioner_scheme import DEFAULT_MAX_LENGTH, AIOScheme
@@ -41,36 +47,64 @@ OUTPUT_LAYERS = ("shared", "per_task")
 _FORBIDDEN = -1.0e4
 
 
+def _as_encoder_config(value) -> PretrainedConfig:
+    """The encoder's config from a config, a dict with ``model_type`` (how configs saved before the
+    sub-config stored it, and what ``config.to_dict()`` gives) or ``None`` (a default BERT)."""
+    if isinstance(value, PretrainedConfig):
+        return value
+    cfg = dict(value if value is not None else {"model_type": "bert"})
+    model_type = cfg.pop("model_type", None)
+    if model_type is None:
+        raise ValueError("encoder_config has no model_type: cannot tell which encoder to build")
+    return AutoConfig.for_model(model_type, **cfg)
+
+
 class AIONERConfig(PretrainedConfig):
-    """Configuration of an AIONER tagger.
+    r"""Configuration of an AIONER tagger ([`AIONERForTokenClassification`]).
 
     Args:
-        encoder_config: the nested encoder config as a dict (``model_type`` included),
-            e.g. ``AutoConfig.from_pretrained("microsoft/BiomedNLP-PubMedBERT...").to_dict()``.
-        tasks: task name -> entity types it annotates (a dict, or ``[[task, types], ...]``,
-            the order-preserving form it is saved as); the label list follows from it
-            (see ``aioner_scheme.AIOScheme``). Defaults to the six BioRED types.
-        fc_size: width of the Dense+ReLU layer (default: the encoder's hidden size).
-        dropout: dropout after the Dense+ReLU layer.
-        decoder: ``"crf"`` (the paper's model) or ``"softmax"`` (the fast variant).
-        window_length: sub-words per input window, special tokens and task tags included.
-        head: ``"dense"`` (the paper's: encoder -> Dense+ReLU) or ``"bilstm"`` (the
+        encoder_config (`PretrainedConfig` or `dict`, *optional*):
+            The encoder's config, a sub-config of this one. A dict (``model_type`` included, e.g.
+            ``BertConfig(...).to_dict()``, and how configs saved before it was a sub-config hold it)
+            is turned into the config of that model type. Defaults to a default BERT.
+        tasks (`dict` or `list`, *optional*):
+            Task name -> entity types it annotates (a dict, or ``[[task, types], ...]``, the
+            order-preserving form it is saved as); the label list follows from it (see
+            ``aioner_scheme.AIOScheme``). Defaults to the six BioRED types.
+        fc_size (`int`, *optional*):
+            Width of the Dense+ReLU layer (default: the encoder's hidden size).
+        dropout (`float`, *optional*, defaults to 0.1):
+            Dropout after the Dense+ReLU layer.
+        decoder (`str`, *optional*, defaults to `"crf"`):
+            ``"crf"`` (the paper's model) or ``"softmax"`` (the fast variant).
+        window_length (`int`, *optional*):
+            Sub-words per input window, special tokens and task tags included.
+        head (`str`, *optional*, defaults to `"dense"`):
+            ``"dense"`` (the paper's: encoder -> Dense+ReLU) or ``"bilstm"`` (the
             transfer-learning framework's: encoder -> BiLSTM -> Dense+ReLU).
-        lstm_size: hidden units per direction of the BiLSTM head.
-        output_layers: ``"shared"`` (AIO: one Dense+ReLU -> Linear -> CRF for every task) or
-            ``"per_task"`` (the MTL baseline: one per task, each over its own labels only).
-        task_tags: wrap each sentence in ``<task> ... </task>`` (AIO). The MTL baseline has none.
-        trained_tasks: what training saw, per task: ``{"sentences": n, "mentions": {type: n}}``,
-            counted from the rows used (``aioner_scheme.training_record``). A task absent from it has
-            a tag but was never trained, and taggers refuse it. ``None``: not recorded (a checkpoint
-            saved before the record existed, or a model not trained yet).
+        lstm_size (`int`, *optional*, defaults to 256):
+            Hidden units per direction of the BiLSTM head.
+        output_layers (`str`, *optional*, defaults to `"shared"`):
+            ``"shared"`` (AIO: one Dense+ReLU -> Linear -> CRF for every task) or ``"per_task"``
+            (the MTL baseline: one per task, each over its own labels only).
+        task_tags (`bool`, *optional*, defaults to `True`):
+            Wrap each sentence in ``<task> ... </task>`` (AIO). The MTL baseline has none.
+        trained_tasks (`dict`, *optional*):
+            What training saw, per task: ``{"sentences": n, "mentions": {type: n}}``, counted from
+            the rows used (``aioner_scheme.training_record``). A task absent from it has a tag but
+            was never trained, and taggers refuse it. ``None``: not recorded (a checkpoint saved
+            before the record existed, or a model not trained yet).
     """
 
     model_type = "aioner"
+    if SubConfigSpec is not None:
+        sub_configs_defaults = {"encoder_config": SubConfigSpec(AutoConfig, model_type="bert")}
+    else:
+        sub_configs = {"encoder_config": AutoConfig}
 
     def __init__(
         self,
-        encoder_config: dict | None = None,
+        encoder_config: PretrainedConfig | dict | None = None,
         tasks: dict | None = None,
         fc_size: int | None = None,
         dropout: float = 0.1,
@@ -89,7 +123,7 @@ class AIONERConfig(PretrainedConfig):
             raise ValueError(f"head must be one of {HEADS}, not {head!r}")
         if output_layers not in OUTPUT_LAYERS:
             raise ValueError(f"output_layers must be one of {OUTPUT_LAYERS}, not {output_layers!r}")
-        self.encoder_config = dict(encoder_config or {"model_type": "bert"})
+        self.encoder_config = encoder_config  # made a config by __setattr__
         scheme = AIOScheme(tasks)
         self.tasks = scheme.to_pairs()
         self.fc_size = fc_size
@@ -113,16 +147,41 @@ class AIONERConfig(PretrainedConfig):
             **kwargs,
         )
 
+    def __setattr__(self, key, value):
+        # Code written when the encoder config was a dict (``config.encoder_config = {...}``) still works.
+        if key == "encoder_config":
+            value = _as_encoder_config(value)
+        super().__setattr__(key, value)
+
+    @property
+    def initializer_range(self) -> float:
+        """The std of the output layers' initial weights: the encoder's own (0.02 if it has none)."""
+        return getattr(self.encoder_config, "initializer_range", 0.02)
+
+    @initializer_range.setter
+    def initializer_range(self, value: float) -> None:
+        self.encoder_config.initializer_range = value
+
     @property
     def scheme(self) -> AIOScheme:
         return AIOScheme(self.tasks)
 
     def build_encoder_config(self) -> PretrainedConfig:
-        cfg = dict(self.encoder_config)
-        model_type = cfg.pop("model_type", None)
-        if model_type is None:
-            raise ValueError("encoder_config has no model_type: cannot tell which encoder to build")
-        return AutoConfig.for_model(model_type, **cfg)
+        """A copy of ``encoder_config`` (kept for code written when it was a dict)."""
+        return copy.deepcopy(self.encoder_config)
+
+    def with_tasks(self, tasks) -> "AIONERConfig":
+        """A copy of this config over another label set.
+
+        Every other field is copied as it is (fields added later included), except ``trained_tasks``:
+        it described the training of the old output layer, so it is reset to ``None`` (not recorded).
+        """
+        new = copy.deepcopy(self)
+        scheme = AIOScheme(tasks)
+        new.tasks = scheme.to_pairs()
+        new.id2label, new.label2id = dict(enumerate(scheme.labels)), dict(scheme.label2id)
+        new.trained_tasks = None
+        return new
 
 
 def _build_encoder(encoder_config: PretrainedConfig, name_or_path: str | None = None) -> nn.Module:
@@ -239,6 +298,32 @@ def _crf_marginals_log(emissions, mask, start, end, transitions) -> torch.Tensor
     return torch.exp(alpha + beta - log_z[:, None, None])
 
 
+class AIONERCRF(CRF):
+    """pytorch-crf's ``CRF`` over packed words, with the batched decoding AIONER tags with.
+
+    Its parameters are pytorch-crf's own (``start_transitions``, ``end_transitions``,
+    ``transitions``), so state-dict keys and saved checkpoints are unchanged. Every method takes
+    emissions ``[B, W, num_tags]`` over words and their prefix ``mask`` ``[B, W]`` (see ``pack``),
+    every row at least one word. The methods read nothing but those three parameters, so they
+    also serve a plain ``torchcrf.CRF`` (``AIONERCRF.best_paths(crf, ...)``), as
+    ``aioner.ensemble`` builds one from its members' averages.
+    """
+
+    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Summed negative log-likelihood of the ``tags`` paths."""
+        # The log-sum-exp over a whole sentence stays in float32 under bf16 autocast.
+        with torch.autocast(emissions.device.type, enabled=False):
+            return -self(emissions.float(), tags, mask=mask, reduction="sum")
+
+    def best_paths(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Viterbi tag ids ``[B, W]`` (positions past a row's length are meaningless)."""
+        return viterbi(emissions, mask, self.start_transitions, self.end_transitions, self.transitions)
+
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Posterior probability of each tag at each word, ``[B, W, num_tags]``."""
+        return crf_marginals(emissions, mask, self.start_transitions, self.end_transitions, self.transitions)
+
+
 class TaskHead(nn.Module):
     """One task's output layers in the MTL baseline: Dense+ReLU -> dropout -> Linear -> CRF over its labels."""
 
@@ -247,30 +332,84 @@ class TaskHead(nn.Module):
         self.fc = nn.Linear(hidden, fc_size)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(fc_size, num_labels)
-        self.crf = CRF(num_labels, batch_first=True) if crf else None
+        self.crf = AIONERCRF(num_labels, batch_first=True) if crf else None
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(torch.relu(self.fc(hidden)))).float()
 
 
-class AIONERForTokenClassification(PreTrainedModel):
+class AIONERPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and the loading attributes shared by AIONER models."""
+
     config_class = AIONERConfig
     base_model_prefix = "encoder"
     supports_gradient_checkpointing = True
     _no_split_modules = []
+    # forward() takes no loss kwargs: a Trainer must not pass it ``num_items_in_batch``.
+    accepts_loss_kwargs = False
+
+    def _init_weights(self, module):
+        """Initialise the output layers; the encoder, a ``PreTrainedModel``, initialises itself.
+
+        Linear layers: normal(0, ``config.initializer_range``, the encoder's own) and zero bias. CRFs:
+        pytorch-crf's uniform(-0.1, 0.1). LSTMs keep torch's default, as they always have here
+        (transformers' default would re-draw them with Xavier).
+        """
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, CRF):
+            module.reset_parameters()
+        elif not isinstance(module, nn.LSTM):
+            super()._init_weights(module)  # embeddings, norms: only an encoder outside transformers has them
+
+
+class AIONERForTokenClassification(AIONERPreTrainedModel):
+    r"""AIONER tagger: an encoder with AIONER's output layers (Dense+ReLU -> Linear -> CRF or softmax).
+
+    Args:
+        config ([`AIONERConfig`]):
+            The model configuration; the encoder is built from ``config.encoder_config``.
+        encoder (`nn.Module`, *optional*):
+            An encoder already built (e.g. pre-trained, see [`~AIONERForTokenClassification.from_encoder`]);
+            its config becomes ``config.encoder_config``.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from transformers import BertConfig
+    >>> from modeling_aioner import AIONERConfig, AIONERForTokenClassification
+
+    >>> encoder = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+    ...                      intermediate_size=32)
+    >>> config = AIONERConfig(encoder_config=encoder, tasks={"Gene": ["Gene"], "ALL": ["Gene", "Disease"]})
+    >>> model = AIONERForTokenClassification(config).eval()
+    >>> input_ids = torch.tensor([[2, 10, 11, 12, 3]])
+    >>> word_mask = torch.tensor([[False, True, False, True, False]])  # the first sub-word of each word
+    >>> logits = model(input_ids=input_ids).logits  # (1, 5, config.num_labels)
+    >>> model.decode_emissions(logits, word_mask, config.scheme.allowed_label_ids("Gene"))  # one label id per word
+    [[..., ...]]
+
+    ```
+
+    Saved checkpoints load with ``AutoModelForTokenClassification.from_pretrained(path, trust_remote_code=True)``.
+    """
 
     def __init__(self, config: AIONERConfig, encoder: nn.Module | None = None):
         super().__init__(config)
-        self.encoder = encoder if encoder is not None else _build_encoder(config.build_encoder_config())
+        self.encoder = encoder if encoder is not None else _build_encoder(config.encoder_config)
+        # One config object for the encoder and the sub-config: what changes the encoder's
+        # (resize_token_embeddings) is what gets saved.
+        config.encoder_config = self.encoder.config
         hidden = self.encoder.config.hidden_size
         fc_size = config.fc_size or hidden
-        head = getattr(config, "head", "dense")
         self.lstm = (nn.LSTM(hidden, config.lstm_size, batch_first=True, bidirectional=True)
-                     if head == "bilstm" else None)
+                     if getattr(config, "head", "dense") == "bilstm" else None)
         if self.lstm is not None:
             hidden = 2 * config.lstm_size
         self._build_output_layers(hidden, fc_size)
-        self._init_std = getattr(self.encoder.config, "initializer_range", 0.02)
         self.post_init()
 
     def _build_output_layers(self, hidden: int, fc_size: int) -> None:
@@ -288,7 +427,7 @@ class AIONERForTokenClassification(PreTrainedModel):
         self.fc = nn.Linear(hidden, fc_size)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(fc_size, config.num_labels)
-        self.crf = CRF(config.num_labels, batch_first=True) if crf else None
+        self.crf = AIONERCRF(config.num_labels, batch_first=True) if crf else None
 
     def task_index(self, task: str) -> int:
         return self._scheme.task_index(task)
@@ -296,11 +435,16 @@ class AIONERForTokenClassification(PreTrainedModel):
     # ----- construction -----
     @classmethod
     def from_encoder(cls, encoder_name_or_path: str, vocab_size: int | None = None, **config_kwargs):
-        """A new tagger on a pre-trained encoder (a Hub id or a local folder).
+        """A new tagger on a pre-trained encoder.
 
-        ``vocab_size``: the tokenizer's size once the task tags are added; the
-        embeddings are resized and the nested config updated to match (otherwise a
-        reloaded checkpoint would build a 30,522-row embedding and fail to load).
+        Args:
+            encoder_name_or_path (`str`):
+                A Hub id or a local folder of the encoder.
+            vocab_size (`int`, *optional*):
+                The tokenizer's size once the task tags are added; the embeddings are resized to it
+                (otherwise a reloaded checkpoint would build a 30,522-row embedding and fail to load).
+            config_kwargs:
+                The other [`AIONERConfig`] arguments.
         """
         encoder = _build_encoder(None, encoder_name_or_path)
         if vocab_size is not None and vocab_size != encoder.get_input_embeddings().num_embeddings:
@@ -309,40 +453,28 @@ class AIONERForTokenClassification(PreTrainedModel):
         config = AIONERConfig(encoder_config=encoder.config.to_dict(), **config_kwargs)
         return cls(config, encoder=encoder)
 
-    def _init_weights(self, module):
-        std = getattr(self, "_init_std", 0.02)
-        if isinstance(module, nn.Linear):
-            module.weight.data.normal_(mean=0.0, std=std)
-            if module.bias is not None:
-                module.bias.data.zero_()
-        elif isinstance(module, nn.Embedding):
-            module.weight.data.normal_(mean=0.0, std=std)
-        elif isinstance(module, nn.LayerNorm):
-            module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
-        elif isinstance(module, CRF):
-            module.reset_parameters()
-
     def reset_output_layers(self, tasks, keep_known: bool = False) -> None:
         """A new label set (new entity types): encoder and Dense+ReLU kept, output layer and CRF new.
 
-        ``keep_known``: labels the old head already had keep their output weights and
-        CRF transitions (GERBERA's stage 2 keeps what stage 1 learnt of the target labels).
+        Args:
+            tasks (`dict` or `list`):
+                The new tasks, as ``AIONERConfig(tasks=...)`` takes them. The rest of the config is
+                copied (see [`AIONERConfig.with_tasks`]).
+            keep_known (`bool`, *optional*, defaults to `False`):
+                Labels the old head already had keep their output weights and CRF transitions
+                (GERBERA's stage 2 keeps what stage 1 learnt of the target labels).
         """
         if self.task_heads is not None:
             raise NotImplementedError("reset_output_layers: a model with one output layer per task (MTL) "
                                       "is trained from its encoder with the mtl recipe, not re-headed")
         old_config, old_classifier, old_crf = self.config, self.classifier, self.crf
-        self.config = AIONERConfig(
-            encoder_config=old_config.encoder_config, tasks=tasks, fc_size=old_config.fc_size,
-            dropout=old_config.dropout, decoder=old_config.decoder, window_length=old_config.window_length,
-            head=getattr(old_config, "head", "dense"), lstm_size=getattr(old_config, "lstm_size", 256),
-        )
+        self.config = old_config.with_tasks(tasks)
+        self.config.encoder_config = self.encoder.config  # still the encoder's own object
         n = self.config.num_labels
         device = self.fc.weight.device
         self.classifier = nn.Linear(self.fc.out_features, n).to(device)
         self._init_weights(self.classifier)
-        self.crf = CRF(n, batch_first=True).to(device) if self.config.decoder == "crf" else None
+        self.crf = AIONERCRF(n, batch_first=True).to(device) if self.config.decoder == "crf" else None
         if not keep_known:
             return
         pairs = [(i, old_config.label2id[label]) for i, label in self.config.id2label.items()
@@ -362,8 +494,14 @@ class AIONERForTokenClassification(PreTrainedModel):
     def emissions(self, input_ids, attention_mask=None, token_type_ids=None, task_ids=None, **encoder_kwargs):
         """Label scores ``[B, L, num_labels]`` (float32) and the encoder's output.
 
-        ``task_ids`` (per-task output layers only): each row's task index, ``[B]`` or one int.
-        Each row then scores its own task's labels; every other label gets ``_FORBIDDEN``.
+        Args:
+            input_ids, attention_mask, token_type_ids:
+                As in [`~AIONERForTokenClassification.forward`].
+            task_ids (`torch.LongTensor` of shape `(batch_size,)` or `int`, *optional*):
+                Per-task output layers only: each row's task index. Each row then scores its own
+                task's labels; every other label gets ``_FORBIDDEN``.
+            encoder_kwargs:
+                Passed to the encoder (e.g. ``output_hidden_states``).
         """
         if token_type_ids is not None:  # encoders such as MPNet take no token types
             encoder_kwargs["token_type_ids"] = token_type_ids
@@ -417,7 +555,47 @@ class AIONERForTokenClassification(PreTrainedModel):
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
-    ) -> TokenClassifierOutput:
+    ) -> TokenClassifierOutput | tuple[torch.Tensor, ...]:
+        r"""Label scores of every sub-word and, given ``labels``, the loss.
+
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`):
+                Sub-word ids, task tags included (AIO models).
+            attention_mask (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+                1 for real tokens, 0 for padding.
+            token_type_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+                Segment ids, for encoders that take them.
+            labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+                Label id of each word at its first sub-word, -100 elsewhere. Given, the loss is
+                returned: the CRF's negative log-likelihood over the words, averaged over the rows that
+                have any (``decoder="crf"``), or the cross-entropy of the words (``"softmax"``).
+            word_mask (`torch.BoolTensor` of shape `(batch_size, sequence_length)`, *optional*):
+                The first sub-word of each word: the positions the loss scores (with ``labels``).
+                Defaults to ``labels != -100``.
+            task_ids (`torch.LongTensor` of shape `(batch_size,)` or `int`, *optional*):
+                Each row's task index (``config.scheme.task_index``). Required with per-task output
+                layers (MTL), which score and decode each row with its task's layer; AIO models read
+                the task from its tags and ignore it.
+            output_hidden_states (`bool`, *optional*):
+                Return the encoder's hidden states.
+            output_attentions (`bool`, *optional*):
+                Return the encoder's attentions.
+            return_dict (`bool`, *optional*):
+                Return a [`~modeling_outputs.TokenClassifierOutput`] (the default, ``config.return_dict``)
+                or, when `False`, a tuple of its fields that are not `None`: ``(loss, logits, ...)``.
+
+        Returns:
+            [`~modeling_outputs.TokenClassifierOutput`] or `tuple`: ``logits`` of shape
+            `(batch_size, sequence_length, config.num_labels)` in float32 (labels a row's task may not
+            output, per-task layers only, score ``_FORBIDDEN``), ``loss`` when ``labels`` are given.
+
+        Raises:
+            TypeError: for any other keyword argument (an argument that would be ignored is a mistake).
+        """
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}.forward() got unexpected keyword arguments {sorted(kwargs)}; "
+                            "it takes input_ids, attention_mask, token_type_ids, labels, word_mask, task_ids, "
+                            "output_hidden_states, output_attentions and return_dict")
         logits, out = self.emissions(
             input_ids, attention_mask, token_type_ids, task_ids=task_ids,
             output_hidden_states=output_hidden_states, output_attentions=output_attentions,
@@ -427,12 +605,15 @@ class AIONERForTokenClassification(PreTrainedModel):
             if word_mask is None:
                 word_mask = labels != -100
             loss = self.loss(logits, labels, word_mask, task_ids)
-        return TokenClassifierOutput(
+        output = TokenClassifierOutput(
             loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions
         )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        return output if return_dict else output.to_tuple()
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor, word_mask: torch.Tensor,
              task_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The training loss of ``forward`` from its ``logits`` (same arguments)."""
         word_mask = word_mask.bool()
         if self.config.decoder == "softmax":  # forbidden labels (per-task layers) get probability 0
             return nn.functional.cross_entropy(logits[word_mask], labels[word_mask])
@@ -451,14 +632,11 @@ class AIONERForTokenClassification(PreTrainedModel):
         return total / keep.sum()
 
     @staticmethod
-    def _crf_nll(crf: CRF, logits: torch.Tensor, labels: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+    def _crf_nll(crf: AIONERCRF, logits: torch.Tensor, labels: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
         """Summed negative log-likelihood of the rows' word label paths under ``crf``."""
         em, packed_mask = pack(logits, word_mask)
         tags, _ = pack(labels, word_mask)
-        tags = tags.masked_fill(~packed_mask, 0)
-        # The CRF's log-sum-exp over a whole sentence stays in float32 under bf16 autocast.
-        with torch.autocast(em.device.type, enabled=False):
-            return -crf(em.float(), tags, mask=packed_mask, reduction="sum")
+        return crf.nll(em, tags.masked_fill(~packed_mask, 0), packed_mask)
 
     @torch.no_grad()
     def decode_emissions(
@@ -471,7 +649,20 @@ class AIONERForTokenClassification(PreTrainedModel):
     ):
         """Best label id per word for each row (list of lists), optionally with per-word confidences.
 
-        ``task``: required with per-task output layers (its CRF decodes; one task per call).
+        Args:
+            logits (`torch.Tensor` of shape `(batch_size, sequence_length, config.num_labels)`):
+                ``forward``'s (or ``emissions``') label scores.
+            word_mask (`torch.BoolTensor` of shape `(batch_size, sequence_length)`):
+                The first sub-word of each word: one label per marked position.
+            allowed_label_ids (`Sequence[int]`, *optional*):
+                The labels a row may take (a task's, ``config.scheme.allowed_label_ids(task)``).
+            with_scores (`bool`, *optional*, defaults to `False`):
+                Also return each word's confidence: the CRF marginal (or softmax probability) of its label.
+            task (`str`, *optional*):
+                Required with per-task output layers: its CRF decodes (one task per call).
+
+        Returns:
+            `list[list[int]]`, or ``(paths, scores)`` with ``with_scores``.
         """
         word_mask = word_mask.bool()
         logits = logits.float()
@@ -498,10 +689,9 @@ class AIONERForTokenClassification(PreTrainedModel):
         if crf is None:
             probs = em.softmax(-1)
             best = probs.argmax(-1)
-        else:
-            args = (em, packed_mask, crf.start_transitions, crf.end_transitions, crf.transitions)
-            best = viterbi(*args)
-            probs = crf_marginals(*args) if with_scores else None
+        else:  # called through the class: the ensemble's CRF is a plain torchcrf.CRF
+            best = AIONERCRF.best_paths(crf, em, packed_mask)
+            probs = AIONERCRF.marginals(crf, em, packed_mask) if with_scores else None
         best_list = best.tolist() if cols is None else torch.tensor(cols)[best.cpu()].tolist()
         conf = probs.gather(2, best[..., None]).squeeze(2).tolist() if with_scores else None
         for j, i in enumerate(rows):

