@@ -139,11 +139,34 @@ def gc_paused():
             gc.enable()
 
 
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX): read from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
+def default_autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 on CPUs with native bf16, where it tags ~1.6x faster at equal F1 (README: precision); else
+    fp32 (None). On GPUs fp32 stays the default: bf16 there is an explicit choice (--bf16)."""
+    return torch.bfloat16 if device.type == "cpu" and native_bf16_cpu() else None
+
+
+PRECISIONS = {"bf16": torch.bfloat16, "fp32": None}
+
+
 class AIONERTagger:
-    """Batched tagging of many texts with one model: the engine behind pipeline and CLI."""
+    """Batched tagging of many texts with one model: the engine behind pipeline and CLI.
+
+    ``autocast_dtype``: ``"auto"`` (default: bf16 on CPUs with native bf16, else fp32, see
+    ``default_autocast_dtype``), ``torch.bfloat16``/``torch.float16``, or ``None`` for fp32.
+    """
 
     def __init__(self, model, tokenizer, tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH,
-                 autocast_dtype: torch.dtype | None = None, compile: bool = False):
+                 autocast_dtype: torch.dtype | str | None = "auto", compile: bool = False):
         self.model = model
         # torch.compile (inductor) fuses the encoder's layer norms, GELUs and bias adds: worth its
         # one-off compilation (20-60 s on a 2-core CPU) on large jobs only. One graph with dynamic
@@ -165,6 +188,8 @@ class AIONERTagger:
             on_gpu = next(model.parameters()).device.type != "cpu"
             tokens_per_batch = GPU_TOKENS_PER_BATCH if on_gpu else CPU_TOKENS_PER_BATCH
         self.tokens_per_batch = tokens_per_batch
+        if autocast_dtype == "auto":
+            autocast_dtype = default_autocast_dtype(next(model.parameters()).device)
         self.autocast_dtype = autocast_dtype
         limits = [model.config.window_length]
         max_pos = getattr(model.encoder.config, "max_position_embeddings", None)
@@ -293,13 +318,16 @@ class AIONERTokenClassificationPipeline(Pipeline):
     """``pipeline("token-classification", model=..., trust_remote_code=True)`` for AIONER checkpoints."""
 
     def __init__(self, *args, tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH, compile: bool = False,
-                 **kwargs):
+                 precision: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
-        self.tagger = AIONERTagger(self.model, self.tokenizer, tokens_per_batch, compile=compile)
+        if precision != "auto" and precision not in PRECISIONS:
+            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}")
+        dtype = "auto" if precision == "auto" else PRECISIONS[precision]
+        self.tagger = AIONERTagger(self.model, self.tokenizer, tokens_per_batch, dtype, compile=compile)
 
     # Options of the stock token-classification pipeline have no meaning here (entities are whole
     # spans already; windows never cut a word); dropping them silently would hide a user's mistake.
-    OPTIONS = "task= (per call); tokens_per_batch=, compile= (when building the pipeline)"
+    OPTIONS = "task= (per call); tokens_per_batch=, compile=, precision= (when building the pipeline)"
 
     def _sanitize_parameters(self, task=None, **kwargs):
         if kwargs:

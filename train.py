@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from aioner.recipes import QUICKSTART_CORPORA, QUICKSTART_SAMPLE, RECIPES
+from aioner.encoders import DEFAULT_ENCODER
 from dataset_scripts.corpora import AIO_TRAINING_CORPORA
 
 
@@ -249,7 +250,7 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
         print(f"no model was saved in {out} (no completed epoch)")
         return
     model, tokenizer = load_checkpoint(str(out))
-    tagger = AIONERTagger(model, tokenizer)
+    tagger = AIONERTagger(model, tokenizer, autocast_dtype=None)  # scores in fp32, the reference precision
     tests = data.test_corpora if args.eval_test is None else args.eval_test
     results = []
     for corpus in tests:
@@ -262,7 +263,7 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
         "command": command, "seconds": round(seconds, 1), "best_dev_f1": progress.get("best_f1"),
         "history": progress.get("history"), "test": results}, indent=1))
     model_id = args.hub_model_id or out.name
-    encoder = args.encoder or "embedded:all-MiniLM-L6-v2 (sentence-transformers/all-MiniLM-L6-v2)"
+    encoder = args.encoder or f"{DEFAULT_ENCODER} (sentence-transformers/all-MiniLM-L6-v2)"
     write_model_card(out, {
         "model_id": model_id, "recipe": args.recipe, "recipe_desc": data.description, "encoder": encoder,
         "base_model": args.encoder if args.encoder and "/" in args.encoder and not Path(args.encoder).exists() else None,

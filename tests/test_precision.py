@@ -1,0 +1,41 @@
+"""Tagging precision: bf16 by default on CPUs with native bf16, fp32 elsewhere and on request (issue 15)."""
+
+import pytest
+import torch
+
+import pipeline_aioner
+from conftest import tiny_tagger
+
+
+@pytest.mark.parametrize("flags, expected", [("fpu sse avx512f avx512_bf16 amx_tile", torch.bfloat16),
+                                             ("fpu sse amx_bf16", torch.bfloat16),
+                                             ("fpu sse avx2 avx512f", None)])
+def test_default_follows_the_cpu_flags(flags, expected, monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: real_open(cpuinfo if f == "/proc/cpuinfo" else f, *a, **k))
+    assert pipeline_aioner.default_autocast_dtype(torch.device("cpu")) is expected
+    assert pipeline_aioner.default_autocast_dtype(torch.device("meta")) is None  # not a CPU: fp32 unless asked
+
+
+def test_tagger_and_pipeline_resolve_precision(monkeypatch):
+    monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: True)
+    model, tokenizer = tiny_tagger()
+    assert pipeline_aioner.AIONERTagger(model, tokenizer).autocast_dtype is torch.bfloat16
+    assert pipeline_aioner.AIONERTagger(model, tokenizer, autocast_dtype=None).autocast_dtype is None
+    monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: False)
+    assert pipeline_aioner.AIONERTagger(model, tokenizer).autocast_dtype is None
+    pipe = pipeline_aioner.AIONERTokenClassificationPipeline(model=model, tokenizer=tokenizer, precision="bf16")
+    assert pipe.tagger.autocast_dtype is torch.bfloat16
+    assert pipe("BRCA1 is a gene.") == pipe.tagger.tag(["BRCA1 is a gene."])[0]
+    with pytest.raises(ValueError, match="precision must be"):
+        pipeline_aioner.AIONERTokenClassificationPipeline(model=model, tokenizer=tokenizer, precision="fp16")
+
+
+def test_cli_refuses_both_precisions(capsys):
+    from aioner.tagging import main
+
+    with pytest.raises(SystemExit):
+        main(["x.txt", "--model", "m", "--output_dir", "o", "--bf16", "--fp32"])
+    assert "not allowed with argument" in capsys.readouterr().err
