@@ -17,7 +17,9 @@
   whose per-document Python runs on one thread);
 * ``--cli``: the real command on the test files, model loading and file I/O included, in one process
   and under torchrun with N processes (their outputs must be byte-identical);
-* roofline: this machine's dense fp32 matmul FLOP/s with all threads (measured here, now) ÷ the
+* precision (``--precision``, default aioner-tag's: bf16 on CPUs with native bf16): ours, the stock
+  pipeline (under the same autocast) and the roofline all run in it;
+* roofline: this machine's dense matmul FLOP/s in that dtype with all threads (measured here, now) ÷ the
   encoder's FLOPs per token (linear layers 24·h² per layer + attention 4·n·h per layer, n = mean
   window length).
 Weights are untrained (speed does not depend on them). Tokens are the non-padding sub-words the
@@ -37,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aioner.checkpoint import new_tagger, resolve_encoder, save_checkpoint  # noqa: E402
+from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
 from aioner.evaluation import corpus_documents  # noqa: E402
 from aioner.training import describe_machine  # noqa: E402
 from pipeline_aioner import AIONERTagger  # noqa: E402
@@ -45,9 +48,10 @@ TEST_SETS = ["BioRED", "GNormPlus", "NLM-Gene", "NCBI-Disease", "BC5CDR-Chemical
              "Species-800", "tmVar3", "BioID"]
 
 
-def matmul_flops(n=2048, reps=10, trials=3) -> float:
-    """Dense fp32 matmul FLOP/s: the median of ``trials`` timings of ``reps`` n x n products."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_flops(n=2048, reps=10, trials=3, dtype=None) -> float:
+    """Dense matmul FLOP/s in ``dtype`` (fp32 for None): the median of ``trials`` timings of ``reps`` n x n
+    products. A roofline must be measured in the dtype of the run it judges."""
+    a, b = torch.randn(n, n, dtype=dtype or torch.float32), torch.randn(n, n, dtype=dtype or torch.float32)
     torch.mm(a, b)
     rates = []
     for _ in range(trials):
@@ -64,11 +68,16 @@ def tag_in_chunks(tagger, texts, passages, chunk_docs):
             for doc in tagger.tag(texts[k : k + chunk_docs], "ALL", passages[k : k + chunk_docs])]
 
 
-def run_ours(decoder, texts, passages, chunk_docs, compile=False):
+def autocast(dtype):
+    """The stock pipeline in the precision ours runs in: bf16 autocast, as ours (or nothing for fp32)."""
+    return torch.autocast("cpu", dtype=dtype, enabled=dtype is not None)
+
+
+def run_ours(decoder, texts, passages, chunk_docs, compile=False, dtype=None):
     torch.manual_seed(0)  # the same untrained weights as the multi-process workers
     model, tokenizer = new_tagger(decoder=decoder)
     model.eval()
-    tagger = AIONERTagger(model, tokenizer, compile=compile)
+    tagger = AIONERTagger(model, tokenizer, autocast_dtype=dtype, compile=compile)
     crf_seconds = [0.0]
     decode = model.decode_emissions
 
@@ -113,25 +122,27 @@ def _worker(kind, args, barrier, queue):
     torch.set_num_threads(1)
     torch.manual_seed(0)
     if kind == "ours":
-        decoder, texts, passages, chunk_docs = args
+        decoder, texts, passages, chunk_docs, dtype = args
         model, tokenizer = new_tagger(decoder=decoder)
         model.eval()
-        tagger = AIONERTagger(model, tokenizer)
+        tagger = AIONERTagger(model, tokenizer, autocast_dtype=dtype)
         tagger.tag(texts[:5], "ALL", passages[:5])  # warm-up
         barrier.wait()
         start = time.monotonic()
         n = sum(map(len, tag_in_chunks(tagger, texts, passages, chunk_docs)))
     else:
-        texts, batch_size, stride = args
+        texts, batch_size, stride, dtype = args
         pipe, _ = stock_pipeline(stride)
-        pipe(texts[:2], batch_size=batch_size)
-        barrier.wait()
-        start = time.monotonic()
-        n = sum(map(len, pipe(texts, batch_size=batch_size)))
+        with autocast(dtype):
+            pipe(texts[:2], batch_size=batch_size)
+            barrier.wait()
+            start = time.monotonic()
+            n = sum(map(len, pipe(texts, batch_size=batch_size)))
     queue.put((start, time.monotonic(), n))
 
 
-def run_processes(kind, texts, passages, processes, decoder="crf", chunk_docs=256, batch_size=1, stride=None):
+def run_processes(kind, texts, passages, processes, decoder="crf", chunk_docs=256, batch_size=1, stride=None,
+                  dtype=None):
     """Wall seconds for ``processes`` one-thread processes each tagging a contiguous shard of the
     documents (what ``torchrun --nproc_per_node N -m aioner.tagging`` does with its chunks), from the
     moment all are warm until the last one is done. CLOCK_MONOTONIC is system-wide on Linux."""
@@ -141,8 +152,8 @@ def run_processes(kind, texts, passages, processes, decoder="crf", chunk_docs=25
     barrier, queue = ctx.Barrier(processes), ctx.Queue()
     jobs = []
     for part in shards(texts, processes):
-        args = ((decoder, texts[part], passages[part], chunk_docs) if kind == "ours"
-                else (texts[part], batch_size, stride))
+        args = ((decoder, texts[part], passages[part], chunk_docs, dtype) if kind == "ours"
+                else (texts[part], batch_size, stride, dtype))
         jobs.append(ctx.Process(target=_worker, args=(kind, args, barrier, queue)))
     for job in jobs:
         job.start()
@@ -196,13 +207,14 @@ def stock_pipeline(stride):
     return pipeline("token-classification", model=model, tokenizer=tok, aggregation_strategy="simple", **kwargs), tok
 
 
-def run_stock(texts, batch_size, stride=None):
+def run_stock(texts, batch_size, stride=None, dtype=None):
     """The stock pipeline; ``stride``: long texts in overlapping chunks instead of truncated at 512."""
     pipe, tok = stock_pipeline(stride)
-    pipe(texts[:2], batch_size=batch_size)
-    start = time.perf_counter()
-    pipe(texts, batch_size=batch_size)
-    seconds = time.perf_counter() - start
+    with autocast(dtype):
+        pipe(texts[:2], batch_size=batch_size)
+        start = time.perf_counter()
+        pipe(texts, batch_size=batch_size)
+        seconds = time.perf_counter() - start
     lengths = [len(ids) for ids in tok(texts, verbose=False)["input_ids"]]
     limit = tok.model_max_length
     processed = sum(lengths) if stride else sum(min(n, limit) for n in lengths)
@@ -227,7 +239,14 @@ def main():
                     help="also time the aioner-tag command on the test files: one process and N under torchrun")
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1,
                     help="also run ours and the best stock run as N one-thread processes on shards (1: skip)")
+    ap.add_argument("--precision", choices=["default", "fp32", "bf16"], default="default",
+                    help="of ours, the stock pipeline (autocast) and the roofline alike; default: aioner-tag's "
+                         "(bf16 on CPUs with native bf16, else fp32)")
     args = ap.parse_args()
+    from pipeline_aioner import PRECISIONS, default_autocast_dtype
+
+    dtype = default_autocast_dtype(torch.device("cpu")) if args.precision == "default" else PRECISIONS[args.precision]
+    precision = "bf16" if dtype is not None else "fp32"
     stock_runs = args.stock or (["1", "8", "32"] if args.docs == "biored" else ["1", "1:128"])
     torch.manual_seed(0)
     names = ["BioRED"] if args.docs == "biored" else TEST_SETS
@@ -238,29 +257,31 @@ def main():
         passages += p
     if args.limit:
         texts, passages = texts[: args.limit], passages[: args.limit]
-    flops_before = matmul_flops()
+    flops_before = matmul_flops(dtype=dtype)
     ours = {}
     for head in args.heads:
-        ours[head], model = run_ours(head, texts, passages, args.chunk_docs)
+        ours[head], model = run_ours(head, texts, passages, args.chunk_docs, dtype=dtype)
         print(head, json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in ours[head].items()}), flush=True)
     crf = ours[args.heads[0]]
     compiled = None
     if args.compile:
-        compiled, _ = run_ours(args.heads[0], texts, passages, args.chunk_docs, compile=True)
+        compiled, _ = run_ours(args.heads[0], texts, passages, args.chunk_docs, compile=True, dtype=dtype)
         print("compiled", json.dumps(compiled), flush=True)
     stock = []
     for run in stock_runs:
         batch, _, stride = run.partition(":")
-        stock.append(run_stock(texts, int(batch), int(stride) if stride else None))
+        stock.append(run_stock(texts, int(batch), int(stride) if stride else None, dtype=dtype))
         print("stock", json.dumps(stock[-1]), flush=True)
     layouts = {"ours": [], "stock": []}
     threads = torch.get_num_threads()
     if args.processes > 1:
-        run = run_processes("ours", texts, passages, args.processes, decoder=args.heads[0], chunk_docs=args.chunk_docs)
+        run = run_processes("ours", texts, passages, args.processes, decoder=args.heads[0], chunk_docs=args.chunk_docs,
+                            dtype=dtype)
         layouts["ours"].append({**run, "tokens_per_s": crf["tokens"] / run["seconds"]})
         print("ours", json.dumps(layouts["ours"][-1]), flush=True)
         best = max(stock, key=lambda s: s["docs_per_s"])
-        run = run_processes("stock", texts, passages, args.processes, batch_size=best["batch_size"], stride=best["stride"])
+        run = run_processes("stock", texts, passages, args.processes, batch_size=best["batch_size"], stride=best["stride"],
+                            dtype=dtype)
         layouts["stock"].append({**run, "batch_size": best["batch_size"], "stride": best["stride"],
                                  "tokens_per_s": best["tokens_processed"] / run["seconds"],
                                  "texts_truncated": best["texts_truncated"]})
@@ -280,12 +301,12 @@ def main():
                "runs": [{**{k: v for k, v in r.items() if k != "outputs"}, "docs_per_s": len(texts) / r["seconds"]}
                         for r in runs]}
         print("cli", json.dumps(cli), flush=True)
-    flops_after = matmul_flops()
+    flops_after = matmul_flops(dtype=dtype)
     # Both are kept: on a shared machine one can come out ~17% low (a disturbed measurement), which
     # would inflate fraction_of_roofline; a reader can then see the disagreement.
     flops = (flops_before + flops_after) / 2
     torch.set_num_threads(1)
-    flops_one_thread = matmul_flops()
+    flops_one_thread = matmul_flops(dtype=dtype)
     torch.set_num_threads(threads)
     cfg = model.encoder.config
     h, layers, n = cfg.hidden_size, cfg.num_hidden_layers, crf["mean_window_length"]
@@ -308,9 +329,9 @@ def main():
     best_sharded = max(layouts["stock"], key=lambda s: s["docs_per_s"]) if layouts["stock"] else None
     result = {
         "command": "python " + " ".join(sys.argv),
-        "machine": describe_machine() + ", fp32",
+        "machine": describe_machine() + f", {precision}", "precision": precision,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "documents": len(texts), "test_sets": names, "encoder": "embedded:all-MiniLM-L6-v2",
+        "documents": len(texts), "test_sets": names, "encoder": DEFAULT_ENCODER,
         "tokens_per_s": round(best_ours["tokens_per_s"], 1),
         "docs_per_s": round(best_ours["docs_per_s"], 2),
         "layout": best_ours["layout"],
