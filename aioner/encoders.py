@@ -40,6 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 
+# The encoder of the quick start, the tests and the CPU experiments: all-MiniLM-L6-v2, inside its wheel.
+DEFAULT_ENCODER = "embedded:all-MiniLM-L6-v2"
+
+
 class EncoderUnavailableError(FileNotFoundError):
     """An embedded encoder's packages are missing, or their content fails verification."""
 

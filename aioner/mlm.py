@@ -44,11 +44,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from aioner.encoders import DEFAULT_ENCODER
 
 # Hub ids of the embedded encoders, for the card's base_model.
-BASE_MODEL_IDS = {"embedded:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+BASE_MODEL_IDS = {DEFAULT_ENCODER: "sentence-transformers/all-MiniLM-L6-v2",
                   "embedded:all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2"}
-BASE_MODEL_LICENSES = {"embedded:all-MiniLM-L6-v2": "apache-2.0", "embedded:all-mpnet-base-v2": "apache-2.0"}
+BASE_MODEL_LICENSES = {DEFAULT_ENCODER: "apache-2.0", "embedded:all-mpnet-base-v2": "apache-2.0"}
 
 # A sentence ends at . ! ? followed by space and something that can start a sentence.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[\"'])")
@@ -569,7 +570,7 @@ def train_mlm(args: MLMArgs) -> dict:
         accelerator.print(f"[mlm] held-out MLM loss after {step} steps: {heldout_after:.4f}")
 
     record = {
-        "options": asdict(args), "encoder": args.encoder or "embedded:all-MiniLM-L6-v2", "encoder_path": path,
+        "options": asdict(args), "encoder": args.encoder or DEFAULT_ENCODER, "encoder_path": path,
         "base_model": base_model_id(args.encoder), "corpora": corpora,
         "data": {**asdict(report), "documents": len(train_docs), "heldout_documents": len(heldout_docs),
                  "sequences": len(packed.input_ids), "tokens": packed.tokens,
@@ -600,7 +601,7 @@ def train_mlm(args: MLMArgs) -> dict:
 
 
 def base_model_id(encoder: str | None) -> str | None:
-    encoder = encoder or "embedded:all-MiniLM-L6-v2"
+    encoder = encoder or DEFAULT_ENCODER
     if encoder in BASE_MODEL_IDS:
         return BASE_MODEL_IDS[encoder]
     if Path(encoder).exists():

@@ -32,12 +32,13 @@ from aioner_scheme import spans_from_labels, training_record
 from pipeline_aioner import length_batches
 
 from .checkpoint import save_checkpoint
+from .encoders import DEFAULT_ENCODER
 from .evaluation import score_entities
 from .features import LengthGroupedBatches, collate, encode_rows, window_budget
 from .recipes import Data
 
 # A small general-domain encoder needs a higher learning rate than the paper's 5e-6 for PubMedBERT.
-ENCODER_LEARNING_RATES = {"embedded:all-MiniLM-L6-v2": 1e-4}
+ENCODER_LEARNING_RATES = {DEFAULT_ENCODER: 1e-4}
 DEFAULT_LEARNING_RATE = 5e-5
 
 
@@ -80,8 +81,6 @@ def enable_cpu_ranks() -> bool:
 
 
 def default_learning_rate(encoder: str | None) -> float:
-    from .checkpoint import DEFAULT_ENCODER
-
     return ENCODER_LEARNING_RATES.get(encoder or DEFAULT_ENCODER, DEFAULT_LEARNING_RATE)
 
 

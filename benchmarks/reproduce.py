@@ -33,6 +33,8 @@ from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
 TRAIN_PY = REPO / "train.py"
 
 # ----- scales: everything that changes between a GPU reproduction and a CPU one -----
@@ -116,7 +118,7 @@ PAPER_GERBERA = {"note": "GERBERA abstract: better than the baselines on 6 of 8 
                          "over the best baseline, +4.7 F1 on JNLPBA-RNA. Its baselines were multi-task models "
                          "with other BioNER sets; ours is the target set alone."}
 
-ENCODER_DEFAULT = "embedded:all-MiniLM-L6-v2"
+ENCODER_DEFAULT = DEFAULT_ENCODER
 
 
 # ----- runs -----
@@ -320,7 +322,7 @@ def tagger_for(folder: Path):
     from pipeline_aioner import AIONERTagger
 
     model, tokenizer = load_checkpoint(str(folder), "cuda" if torch.cuda.is_available() else None)
-    return AIONERTagger(model, tokenizer)
+    return AIONERTagger(model, tokenizer, autocast_dtype=None)  # scores in fp32, as every earlier result
 
 
 @functools.lru_cache(maxsize=None)
@@ -751,6 +753,8 @@ def as_score(paper: dict) -> dict:
 
 
 EXPERIMENTS = {f.__name__: f for f in (table2, table3, fig3, fig4, gerbera, crf_vs_softmax)}
+# Results files named after the paper's table where the experiment's name says what it compares.
+RESULT_NAMES = {"crf_vs_softmax": "table4"}
 
 
 # ----- time estimate, machine, main -----
@@ -849,7 +853,7 @@ def main(argv=None) -> int:
               **payload, "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "seconds": seconds, "notes": plan.notes}
     ctx.results_dir.mkdir(parents=True, exist_ok=True)
-    out = ctx.results_dir / f"{args.experiment}_{args.scale}.json"
+    out = ctx.results_dir / f"{RESULT_NAMES.get(args.experiment, args.experiment)}_{args.scale}.json"
     out.write_text(json.dumps(result, indent=1))
     header = (f"# {args.experiment} ({args.scale} scale, encoder {result['encoder']})\n\n"
               f"{result['command']} — {result['date']}, {result['machine']}, {seconds['total']} s\n\n")

@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aioner.checkpoint import new_tagger, resolve_encoder  # noqa: E402
+from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
 from aioner.features import LengthGroupedBatches, collate, encode_rows, window_budget  # noqa: E402
 from aioner.recipes import single  # noqa: E402
 
@@ -80,7 +81,7 @@ def main():
         "command": "python " + " ".join(sys.argv),
         "machine": f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "encoder": args.encoder or "embedded:all-MiniLM-L6-v2", "dtype": "bf16" if args.bf16 else "fp32",
+        "encoder": args.encoder or DEFAULT_ENCODER, "dtype": "bf16" if args.bf16 else "fp32",
         "batches": args.steps, "batch_size": args.batch_size,
         "bare_encoder_fwd_bwd_tokens_per_s": round(bare_tps, 1),
         "training_step_tokens_per_s": round(our_tps, 1),

@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
+
 RECIPE = ["--recipe", "single", "--corpora", "BioRED", "--epochs", "3", "--patience", "5", "--batch_size", "32"]
 TABLE2_BASELINE = "runs/repro/cpu/single-BioRED"  # reproduce.py table2 --scale cpu, seed 0
 
@@ -161,7 +163,7 @@ def main(argv=None) -> int:
     result = {
         "command": "python benchmarks/transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "encoder": "embedded:all-MiniLM-L6-v2", "test_set": "BioRED test (100 abstracts), task ALL, strict F1 (%)",
+        "encoder": DEFAULT_ENCODER, "test_set": "BioRED test (100 abstracts), task ALL, strict F1 (%)",
         "models": {name: {**s[name], **trained[name], "run": str(plan[name][0].relative_to(REPO))} for name in plan},
         "ensemble": {name: {**r, "members": name.split("+"),
                             "delta_vs_mean_member": round(r["overall_f1"] - sum(alone[:len(name.split('+'))])
