@@ -45,6 +45,11 @@ from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
+# oneDNN keeps a compiled kernel per matmul shape (by default up to 1,024 of them, large ones in bf16), and
+# batches come in every width: on 15,000 one-sentence records (1 thread, bf16) peak RSS was 1.90 GB with
+# the default and 1.17 GB with 16, no slower. Set before torch creates its first kernel; a user's value wins.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+
 from aioner.inputs import (FORMATS, Input, InputError, RecordLog, detect_format, expand_inputs, no_documents,
                            read_input)
 from aioner_scheme import check_trained, is_trained

@@ -128,11 +128,12 @@ def run_once(cmd: list[str], progress: Progress, samples: list, kill_at: int | N
             "records_done_at_end": progress(), "log_tail": tail}
 
 
-def marks(samples: list, t0_records: int = 0) -> list[dict]:
-    """The first sample at or past each mark, with the throughput since the previous mark."""
+def marks(samples: list, total: int) -> list[dict]:
+    """The first sample at or past each mark, with the throughput since the previous mark. Records
+    count the good ones (the tagged output), so the last mark is reached at ``total``, not 200,000."""
     out, prev = [], None
     for mark in MARKS:
-        hit = next((s for s in samples if s["records"] >= mark), None)
+        hit = next((s for s in samples if s["records"] >= min(mark, total)), None)
         if hit is None:
             continue
         row = {"records": mark, "sample": hit, "rss_mib": hit["rss_mib"]}
@@ -186,7 +187,7 @@ def main():
     runs.append(run_once(cmd, progress, samples, None, t0))  # the resumed run, to the end
     result = {"command": "python -m benchmarks.soak " + " ".join(sys.argv[1:]), "machine": machine(), "date": now(),
               "tag_command": " ".join(cmd[1:]), "records": args.records, "sentences_in_pool": len(pool),
-              "input_mib": round(src.stat().st_size / 2**20, 1), "runs": runs, "marks": marks(samples),
+              "input_mib": round(src.stat().st_size / 2**20, 1), "runs": runs, "marks": marks(samples, len(good)),
               "seconds": round(time.time() - t0, 1)}
     if runs[-1]["exit"] in (0, 1) and (out_dir / "shard.jsonl").exists():
         result.update(check_output(out_dir / "shard.jsonl", out_dir / "shard.errors.jsonl", good, bad))
@@ -194,6 +195,7 @@ def main():
     if len(rss) == len(MARKS):
         result["rss_last_over_first"] = round(rss[-1] / rss[0], 3)
         result["memory_flat"] = rss[-1] <= 1.10 * rss[0]
+        result["rss_last_over_50k"] = round(rss[-1] / rss[1], 3)  # past each process's warm-up
     result["samples"] = samples[:: max(1, len(samples) // 400)]  # at most ~400 kept
     write_result(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k not in ("samples", "runs")}, indent=1))

@@ -39,3 +39,15 @@ def test_cli_refuses_both_precisions(capsys):
     with pytest.raises(SystemExit):
         main(["x.txt", "--model", "m", "--output_dir", "o", "--bf16", "--fp32"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_aioner_tag_bounds_the_onednn_kernel_cache_unless_set():
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, aioner.tagging; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "16"
+    env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "256"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "256"
