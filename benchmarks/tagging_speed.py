@@ -17,8 +17,8 @@
   whose per-document Python runs on one thread);
 * ``--cli``: the real command on the test files, model loading and file I/O included, in one process
   and under torchrun with N processes (their outputs must be byte-identical);
-* precision (``--precision``, default aioner-tag's: bf16 on CPUs with native bf16): ours, the stock
-  pipeline (under the same autocast) and the roofline all run in it;
+* precision (``--precision``, default fp32 as aioner-tag's): ours, the stock pipeline (under the same
+  autocast) and the roofline all run in it;
 * roofline: this machine's dense matmul FLOP/s in that dtype with all threads (measured here, now) ÷ the
   encoder's FLOPs per token (linear layers 24·h² per layer + attention 4·n·h per layer, n = mean
   window length).
@@ -239,13 +239,13 @@ def main():
                     help="also time the aioner-tag command on the test files: one process and N under torchrun")
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1,
                     help="also run ours and the best stock run as N one-thread processes on shards (1: skip)")
-    ap.add_argument("--precision", choices=["default", "fp32", "bf16"], default="default",
-                    help="of ours, the stock pipeline (autocast) and the roofline alike; default: aioner-tag's "
-                         "(bf16 on CPUs with native bf16, else fp32)")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32",
+                    help="of ours, the stock pipeline (autocast) and the roofline alike (aioner-tag's --precision; "
+                         "its default is fp32)")
     args = ap.parse_args()
     from pipeline_aioner import PRECISIONS, default_autocast_dtype
 
-    dtype = default_autocast_dtype(torch.device("cpu")) if args.precision == "default" else PRECISIONS[args.precision]
+    dtype = default_autocast_dtype(torch.device("cpu")) if args.precision == "auto" else PRECISIONS[args.precision]
     precision = "bf16" if dtype is not None else "fp32"
     stock_runs = args.stock or (["1", "8", "32"] if args.docs == "biored" else ["1", "1:128"])
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Tagging precision: bf16 by default on CPUs with native bf16, fp32 elsewhere and on request (issue 15)."""
+"""Tagging precision: fp32 by default; bf16 on request, or "auto" (bf16 on CPUs with native bf16) (issue 15)."""
 
 import pytest
 import torch
@@ -22,10 +22,11 @@ def test_default_follows_the_cpu_flags(flags, expected, monkeypatch, tmp_path):
 def test_tagger_and_pipeline_resolve_precision(monkeypatch):
     monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: True)
     model, tokenizer = tiny_tagger()
-    assert pipeline_aioner.AIONERTagger(model, tokenizer).autocast_dtype is torch.bfloat16
-    assert pipeline_aioner.AIONERTagger(model, tokenizer, autocast_dtype=None).autocast_dtype is None
+    assert pipeline_aioner.AIONERTagger(model, tokenizer).autocast_dtype is None  # fp32 is the default
+    assert pipeline_aioner.AIONERTagger(model, tokenizer, autocast_dtype="auto").autocast_dtype is torch.bfloat16
     monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: False)
-    assert pipeline_aioner.AIONERTagger(model, tokenizer).autocast_dtype is None
+    assert pipeline_aioner.AIONERTagger(model, tokenizer, autocast_dtype="auto").autocast_dtype is None
+    assert pipeline_aioner.AIONERTokenClassificationPipeline(model=model, tokenizer=tokenizer).tagger.autocast_dtype is None
     pipe = pipeline_aioner.AIONERTokenClassificationPipeline(model=model, tokenizer=tokenizer, precision="bf16")
     assert pipe.tagger.autocast_dtype is torch.bfloat16
     assert pipe("BRCA1 is a gene.") == pipe.tagger.tag(["BRCA1 is a gene."])[0]
@@ -33,12 +34,12 @@ def test_tagger_and_pipeline_resolve_precision(monkeypatch):
         pipeline_aioner.AIONERTokenClassificationPipeline(model=model, tokenizer=tokenizer, precision="fp16")
 
 
-def test_cli_refuses_both_precisions(capsys):
+def test_cli_precision_options(capsys):
     from aioner.tagging import main
 
     with pytest.raises(SystemExit):
-        main(["x.txt", "--model", "m", "--output_dir", "o", "--bf16", "--fp32"])
-    assert "not allowed with argument" in capsys.readouterr().err
+        main(["x.txt", "--model", "m", "--output_dir", "o", "--precision", "fp16"])
+    assert "invalid choice: 'fp16'" in capsys.readouterr().err
 
 
 def test_aioner_tag_bounds_the_onednn_kernel_cache_unless_set():
