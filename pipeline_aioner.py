@@ -159,7 +159,8 @@ def default_autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if device.type == "cpu" and native_bf16_cpu() else None
 
 
-PRECISIONS = {"bf16": torch.bfloat16, "fp32": None}
+# What a precision name asks AIONERTagger for (its autocast_dtype); the one table the pipeline and CLI use.
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "auto": "auto"}
 
 
 class AIONERTagger:
@@ -324,9 +325,9 @@ class AIONERTokenClassificationPipeline(Pipeline):
     def __init__(self, *args, tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH, compile: bool = False,
                  precision: str = "fp32", **kwargs):
         super().__init__(*args, **kwargs)
-        if precision != "auto" and precision not in PRECISIONS:
-            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}")
-        dtype = "auto" if precision == "auto" else PRECISIONS[precision]
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {precision!r}")
+        dtype = PRECISIONS[precision]
         self.tagger = AIONERTagger(self.model, self.tokenizer, tokens_per_batch, dtype, compile=compile)
 
     # Options of the stock token-classification pipeline have no meaning here (entities are whole

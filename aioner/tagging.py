@@ -233,7 +233,7 @@ def run(args) -> int:
     from aioner.ensemble import load_ensemble
     from aioner.gazetteer import Gazetteer, GazetteerTagger
     from aioner.training import enable_cpu_ranks
-    from pipeline_aioner import AIONERTagger
+    from pipeline_aioner import PRECISIONS, AIONERTagger
 
     state = PartialState(cpu=enable_cpu_ranks())  # PartialState alone ignores ACCELERATE_USE_CPU
     try:
@@ -243,7 +243,6 @@ def run(args) -> int:
         return 2
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    import torch
 
     models = args.model if isinstance(args.model, list) else [args.model]
     if getattr(args, "allow_pickle", False):  # read by aioner.checkpoint.load_checkpoint
@@ -254,8 +253,7 @@ def run(args) -> int:
     except (ValueError, OSError) as err:  # GazetteerError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "auto": "auto"}[args.precision]
-    engine = AIONERTagger(model, tokenizer, args.tokens_per_batch, dtype, compile=args.compile)
+    engine = AIONERTagger(model, tokenizer, args.tokens_per_batch, PRECISIONS[args.precision], compile=args.compile)
     if gazetteer is not None:
         engine = GazetteerTagger(engine, gazetteer, args.gazetteer_mode, args.gazetteer_min_score)
     tagger = Tagger(engine, args.task, args.overlapping)  # an untrained task: a ValueError naming the trained ones
