@@ -331,3 +331,19 @@ def reserved_length(tokenizer, tags: bool = True) -> int:
     """Positions a window spends on special tokens and the two task tags (if the model uses tags)."""
     before, after = special_ids(tokenizer)
     return len(before) + len(after) + (2 if tags else 0)
+
+
+def window_budget(tokenizer, window_length: int, encoder_config=None, tags: bool = True) -> int:
+    """Sub-words of words a window holds: the smallest of ``window_length``, the encoder's position
+    embeddings and the tokenizer's ``model_max_length``, less the reserved positions.
+
+    The one rule for training (``aioner.features``) and tagging (``pipeline_aioner``), so both cut
+    a sentence into the same windows. A ``model_max_length`` of 10**30 or so means "not set".
+    """
+    limits = [window_length]
+    max_pos = getattr(encoder_config, "max_position_embeddings", None)
+    if max_pos:
+        limits.append(max_pos)
+    if 0 < (getattr(tokenizer, "model_max_length", 0) or 0) < 10**6:
+        limits.append(tokenizer.model_max_length)
+    return min(limits) - reserved_length(tokenizer, tags)

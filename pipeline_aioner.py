@@ -28,11 +28,11 @@ import torch
 from transformers import Pipeline
 
 try:  # inside a checkpoint folder these are sibling modules
-    from .aioner_scheme import (AIOScheme, build_input, check_trained, reserved_length, task_frame, windows,
+    from .aioner_scheme import (AIOScheme, build_input, check_trained, task_frame, window_budget, windows,
                                 word_pieces)
     from .aioner_text import segment
 except ImportError:  # from a source checkout or an installed package
-    from aioner_scheme import (AIOScheme, build_input, check_trained, reserved_length, task_frame, windows,
+    from aioner_scheme import (AIOScheme, build_input, check_trained, task_frame, window_budget, windows,
                                word_pieces)
     from aioner_text import segment
 
@@ -196,13 +196,7 @@ class AIONERTagger:
         if autocast_dtype == "auto":
             autocast_dtype = default_autocast_dtype(next(model.parameters()).device)
         self.autocast_dtype = autocast_dtype
-        limits = [model.config.window_length]
-        max_pos = getattr(model.encoder.config, "max_position_embeddings", None)
-        if max_pos:
-            limits.append(max_pos)
-        if 0 < getattr(tokenizer, "model_max_length", 0) < 10**6:
-            limits.append(tokenizer.model_max_length)
-        self.budget = min(limits) - reserved_length(tokenizer, self.task_tags)
+        self.budget = window_budget(tokenizer, model.config.window_length, model.encoder.config, self.task_tags)
         self._piece_cache: dict[str, list[int]] = {}
         # Tiny CRF scores and probabilities can be denormal floats, which x86 CPUs process up to
         # ~100x slower (seen: Viterbi 5.7 s -> 0.05 s). Flushing them to zero changes no decision.

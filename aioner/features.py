@@ -14,8 +14,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from aioner_scheme import AIOScheme, build_input, reserved_length, windows, word_pieces
-
+from aioner_scheme import AIOScheme, build_input, window_budget, windows, word_pieces  # noqa: F401 (re-exported until callers move)
 
 @dataclass
 class Feature:
@@ -25,14 +24,6 @@ class Feature:
     word_offset: int  # index of the window's first word within its row
     task: str
     task_id: int = 0  # the task's index in the scheme: picks the output layer of a per-task model
-
-
-def window_budget(tokenizer, window_length: int, encoder_config=None, tags: bool = True) -> int:
-    limit = window_length
-    max_pos = getattr(encoder_config, "max_position_embeddings", None)
-    if max_pos:
-        limit = min(limit, max_pos)
-    return limit - reserved_length(tokenizer, tags)
 
 
 def encode_rows(rows: Iterable[dict], label_names: Sequence[str], tokenizer, scheme: AIOScheme,

@@ -67,3 +67,28 @@ def test_word_pieces_match_the_tokenizer_and_ignore_its_padding_and_truncation()
     before = len(tok)
     tok.add_tokens(["zzqx"], special_tokens=True)  # a token added after the first call is seen
     assert len(tok) == before + 1 and word_pieces(tok, ["zzqx"]) == [[tok.convert_tokens_to_ids("zzqx")]]
+
+
+def test_training_and_tagging_cut_the_same_windows():
+    """One window budget (aioner_scheme.window_budget) for training features and tagging windows: a tokenizer
+    whose model_max_length is below the model's window_length caps both (training used to ignore it)."""
+    from aioner.features import encode_rows
+    from conftest import tiny_tagger
+    from aioner_scheme import reserved_length, window_budget
+    from pipeline_aioner import AIONERTagger
+
+    model, tokenizer = tiny_tagger()
+    tokenizer.model_max_length = 24  # below window_length (256) and the encoder's 512 positions
+    budget = window_budget(tokenizer, model.config.window_length, model.encoder.config)
+    assert budget == 24 - reserved_length(tokenizer)
+    tagger = AIONERTagger(model, tokenizer)
+    assert tagger.budget == budget
+    words = [f"word{i}" for i in range(60)]
+    text = " ".join(words)
+    tagged = tagger.windows_of([text], "ALL")
+    scheme = tagger.scheme
+    row = {"tokens": words, "labels": [0] * len(words), "task": "ALL"}
+    trained = encode_rows([row], ["O-ALL"], tokenizer, scheme, budget)
+    assert len(tagged) == len(trained) > 1
+    assert [w.input_ids for w in tagged] == [f.input_ids for f in trained]
+    assert all(len(f.input_ids) <= 24 for f in trained)
