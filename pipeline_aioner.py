@@ -121,6 +121,29 @@ def overlap_test(spans: Sequence[tuple[int, int]]):
     return overlaps
 
 
+_FLUSHING = 0  # depth of nested denormals_flushed() blocks
+
+
+@contextmanager
+def denormals_flushed():
+    """Denormal floats flushed to zero inside the block, for the calling thread; off again after.
+
+    Tiny CRF scores and probabilities can be denormal, which x86 CPUs process up to ~100x slower
+    (seen: Viterbi 5.7 s -> 0.05 s). Flushing them changes no decision. Set per call, not for the
+    process, so that the rest of a user's program computes as it would without the tagger (torch
+    has no getter for the flag: the process default, off, is restored when the outermost block ends).
+    """
+    global _FLUSHING
+    _FLUSHING += 1
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        _FLUSHING -= 1
+        if _FLUSHING == 0:
+            torch.set_flush_denormal(False)
+
+
 @contextmanager
 def gc_paused():
     """No cyclic garbage collection inside the block.
@@ -198,9 +221,6 @@ class AIONERTagger:
         self.autocast_dtype = autocast_dtype
         self.budget = window_budget(tokenizer, model.config.window_length, model.encoder.config, self.task_tags)
         self._piece_cache: dict[str, list[int]] = {}
-        # Tiny CRF scores and probabilities can be denormal floats, which x86 CPUs process up to
-        # ~100x slower (seen: Viterbi 5.7 s -> 0.05 s). Flushing them to zero changes no decision.
-        torch.set_flush_denormal(True)
 
     # ----- text -> windows -----
     def windows(self, text: str, task: str, text_index: int = 0,
@@ -299,18 +319,26 @@ class AIONERTagger:
                         "word": text[start:end], "text": text[start:end], "start": start, "end": end})
         return out
 
-    def tag(self, texts: Sequence[str], task: str = "ALL",
-            passages: Sequence[Sequence[tuple[int, int]] | None] | None = None,
-            only: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[list[dict]]:
-        """Entities of each text, sorted by offset (with ``only``: of the sentences overlapping those spans)."""
+    def collect(self, texts: Sequence[str], labelled, first_index: int = 0) -> list[list[dict]]:
+        """Entities of each text from ``label_windows``' output, sorted by offset."""
         results: list[list[dict]] = [[] for _ in texts]
-        with gc_paused():
-            wins = self.windows_of(texts, task, passages, only=only)
-            for window, path, scores in self.label_windows(wins, task):
-                results[window.text_index].extend(self.entities(texts[window.text_index], window, path, scores))
+        for window, path, scores in labelled:
+            i = window.text_index - first_index
+            results[i].extend(self.entities(texts[i], window, path, scores))
         for r in results:
             r.sort(key=lambda e: (e["start"], e["end"]))
         return results
+
+    def tag(self, texts: Sequence[str], task: str = "ALL",
+            passages: Sequence[Sequence[tuple[int, int]] | None] | None = None,
+            only: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[list[dict]]:
+        """Entities of each text, sorted by offset (with ``only``: of the sentences overlapping those spans).
+
+        The same three steps as the pipeline's preprocess / _forward / postprocess, over many texts at once.
+        """
+        with gc_paused(), denormals_flushed():
+            wins = self.windows_of(texts, task, passages, only=only)
+            return self.collect(texts, self.label_windows(wins, task))
 
 
 class AIONERTokenClassificationPipeline(Pipeline):
@@ -351,10 +379,9 @@ class AIONERTokenClassificationPipeline(Pipeline):
         return {"text": text, "task": task, "windows": self.tagger.windows(text, task)}
 
     def _forward(self, model_inputs):
-        labelled = list(self.tagger.label_windows(model_inputs["windows"], model_inputs["task"]))
+        with denormals_flushed():
+            labelled = list(self.tagger.label_windows(model_inputs["windows"], model_inputs["task"]))
         return {"text": model_inputs["text"], "labelled": labelled}
 
     def postprocess(self, model_outputs):
-        text = model_outputs["text"]
-        ents = [e for w, p, s in model_outputs["labelled"] for e in self.tagger.entities(text, w, p, s)]
-        return sorted(ents, key=lambda e: (e["start"], e["end"]))
+        return self.tagger.collect([model_outputs["text"]], model_outputs["labelled"])[0]

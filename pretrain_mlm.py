@@ -4,8 +4,9 @@
     accelerate launch pretrain_mlm.py --output_dir runs/minilm-dapt --max_steps 2000 --whole_word_mask
     python train.py --recipe single --corpora BioRED --encoder runs/minilm-dapt --output_dir runs/biored-dapt
 
-See aioner/mlm.py for what text is used (train splits only, test documents excluded) and
-what the output folder holds (encoder + MLM head, tokenizer, model card).
+See aioner/mlm_data.py for what text is used (train splits only, test documents excluded) and
+aioner/mlm.py for the options and what the output folder holds (encoder + MLM head, tokenizer,
+model card).
 """
 
 import sys

@@ -8,6 +8,7 @@
     python train.py --recipe gerbera --corpora NCBI-Disease --general CoNLL-2003 --output_dir runs/ncbi-gerbera
     python train.py --recipe mtl --output_dir runs/mtl            # the MTL baseline: one output layer per corpus
     python train.py --config my_run.yaml                                        # the same options in YAML
+    python train.py my_run.yaml                                                 # or in one YAML/JSON file alone
 
 Every option can come from a YAML file (``--config``; command-line options win).
 The best model by dev F1 is saved in ``--output_dir`` (safetensors, tokenizer with
@@ -18,76 +19,86 @@ task tags, code, pipeline, model card) and loads with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-import yaml
-
-from aioner.recipes import QUICKSTART_CORPORA, QUICKSTART_SAMPLE, RECIPES
+from aioner.arguments import OptionParser, TrainArgs
 from aioner.encoders import DEFAULT_ENCODER
+from aioner.recipes import QUICKSTART_CORPORA, QUICKSTART_SAMPLE, RECIPES
 from dataset_scripts.corpora import AIO_TRAINING_CORPORA
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", help="YAML file of options (keys = option names without dashes)")
-    ap.add_argument("--recipe", choices=RECIPES, default="quickstart")
-    ap.add_argument("--encoder", help="Hub id or folder of a BERT-like encoder (default: the embedded all-MiniLM-L6-v2)")
-    ap.add_argument("--corpora", nargs="+", help="corpus names (see dataset_scripts/corpora.py)")
-    ap.add_argument("--general", nargs="+", default=["CoNLL-2003"], help="gerbera: general-domain sets")
-    ap.add_argument("--init_from", help="finetune (required) / other recipes (optional): an AIONER checkpoint")
-    ap.add_argument("--output_dir", help="default: runs/<recipe>")
-    ap.add_argument("--epochs", type=int)
-    ap.add_argument("--stage1_epochs", type=int, help="gerbera: epochs of the multi-task stage (default: --epochs)")
-    ap.add_argument("--patience", type=int, default=5)
-    ap.add_argument("--batch_size", type=int, default=32)
-    ap.add_argument("--learning_rate", type=float, help="encoder learning rate (default: per encoder)")
-    ap.add_argument("--head_learning_rate", type=float, default=1e-3)
-    ap.add_argument("--warmup_ratio", type=float, default=0.1)
-    ap.add_argument("--grad_accum", type=int, default=1)
-    ap.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"],
-                    help="default: accelerate's setting; the quickstart uses bf16 where the CPU has native bf16")
-    ap.add_argument("--bf16", action="store_true",
-                    help="= --mixed_precision bf16: bf16 autocast over fp32 master weights, the CRF in fp32 "
-                         "(results/bf16_training_cpu.json)")
-    ap.add_argument("--decoder", choices=["crf", "softmax"], default="crf")
-    ap.add_argument("--head", choices=["dense", "bilstm"], default="dense",
-                    help="encoder -> Dense+ReLU (the paper's) or encoder -> BiLSTM -> Dense+ReLU")
-    ap.add_argument("--lstm_size", type=int, default=256, help="--head bilstm: hidden units per direction")
-    ap.add_argument("--fc_size", type=int)
-    ap.add_argument("--dropout", type=float, default=0.1)
-    ap.add_argument("--window_length", type=int, default=256, help="sub-words per window (long sentences are split)")
-    ap.add_argument("--sample", type=float, help="per corpus: a fraction (<1) or a count of training documents")
-    ap.add_argument("--corpus_sample", nargs="+", metavar="NAME=N",
-                    help="aioner/quickstart: per-corpus --sample overrides, e.g. BioRED=10 (a fraction < 1, a count or all)")
-    ap.add_argument("--exclude_tests_of", nargs="+", metavar="CORPUS",
-                    help="aioner, mtl: leave out training documents that are in these corpora's test sets (default: BioRED)")
-    ap.add_argument("--general_sample", type=float, help="gerbera: fraction or count of general-domain sentences")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--save_steps", type=int, default=0, help="also save training state every N steps")
-    ap.add_argument("--max_steps", type=int, default=0, help="stop after N optimizer steps (0: no limit)")
-    ap.add_argument("--resume_from_checkpoint", help="a train_state folder, or 'latest'")
-    ap.add_argument("--eval_test", nargs="*", help="test sets to score at the end (default: the recipe's)")
-    ap.add_argument("--push_to_hub", action="store_true")
-    ap.add_argument("--hub_model_id", help="Hub repository for --push_to_hub (default: the output folder name)")
-    # YAML values become the parser's defaults, so any command-line spelling of an option
-    # (--epochs 3, --epochs=3, an abbreviation) wins over the file: argparse decides, not a scan of argv.
-    config = ap.parse_known_args(argv)[0].config
-    if config:
-        options = yaml.safe_load(Path(config).read_text()) or {}
-        unknown = set(options) - {a.dest for a in ap._actions}
-        if unknown:
-            ap.error(f"unknown options in {config}: {sorted(unknown)}")
-        ap.set_defaults(**options)
-    args = ap.parse_args(argv)
-    if args.bf16:
-        if args.mixed_precision not in (None, "bf16"):
-            ap.error(f"--bf16 contradicts --mixed_precision {args.mixed_precision}")
-        args.mixed_precision = "bf16"
-    return args
+@dataclass
+class RecipeArgs:
+    """What to train: the recipe, its data and model, and what happens after training."""
+
+    recipe: str = field(default="quickstart", metadata={
+        "choices": RECIPES, "help": "see aioner/recipes.py (default: %(default)s)"})
+    encoder: str | None = field(default=None, metadata={
+        "help": "Hub id or folder of a BERT-like encoder (default: the embedded all-MiniLM-L6-v2)"})
+    corpora: list[str] | None = field(default=None, metadata={
+        "help": "corpus names (see dataset_scripts/corpora.py)"})
+    general: list[str] = field(default_factory=lambda: ["CoNLL-2003"],
+                               metadata={"help": "gerbera: general-domain sets (default: %(default)s)"})
+    init_from: str | None = field(default=None, metadata={
+        "help": "finetune (required) / other recipes (optional): an AIONER checkpoint"})
+    stage1_epochs: int | None = field(default=None, metadata={
+        "help": "gerbera: epochs of the multi-task stage (default: --epochs)"})
+    decoder: Literal["crf", "softmax"] = field(default="crf", metadata={
+        "help": "output layer: CRF or softmax (default: %(default)s)"})
+    head: Literal["dense", "bilstm"] = field(default="dense", metadata={
+        "help": "encoder -> Dense+ReLU (the paper's, the default) or encoder -> BiLSTM -> Dense+ReLU"})
+    lstm_size: int = field(default=256, metadata={
+        "help": "--head bilstm: hidden units per direction (default: %(default)s)"})
+    fc_size: int | None = field(default=None, metadata={
+        "help": "units of the Dense layer (default: the width of its input)"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout after the Dense layer (default: %(default)s)"})
+    window_length: int = field(default=256, metadata={
+        "help": "sub-words per window, long sentences are split (default: %(default)s)"})
+    sample: float | None = field(default=None, metadata={
+        "help": "per corpus: a fraction (<1) or a count of training documents"})
+    corpus_sample: list[str] | None = field(default=None, metadata={"metavar": "NAME=N", "help": (
+        "aioner/quickstart: per-corpus --sample overrides, e.g. BioRED=10 (a fraction < 1, a count or all)")})
+    exclude_tests_of: list[str] | None = field(default=None, metadata={"metavar": "CORPUS", "help": (
+        "aioner, mtl: leave out training documents that are in these corpora's test sets (default: BioRED)")})
+    general_sample: float | None = field(default=None, metadata={
+        "help": "gerbera: fraction or count of general-domain sentences"})
+    eval_test: list[str] | None = field(default=None, metadata={
+        "nargs": "*", "help": "test sets to score at the end (default: the recipe's; none when given alone)"})
+    push_to_hub: bool = field(default=False, metadata={"help": "upload the model and its card to the Hub"})
+    hub_model_id: str | None = field(default=None, metadata={
+        "help": "Hub repository for --push_to_hub (default: the output folder name)"})
+
+
+@dataclass
+class Arguments(TrainArgs, RecipeArgs):
+    """Every option of train.py: RecipeArgs' then TrainArgs' (aioner/arguments.py), with the
+    recipe's defaults filled in; ``extra`` records what the run is, so that a resume can check it."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.recipe == "quickstart":
+            self.corpora = self.corpora or QUICKSTART_CORPORA
+            self.epochs = self.epochs or 2
+        self.epochs = self.epochs or 20
+        self.output_dir = str(Path(self.output_dir or f"runs/{self.recipe}"))
+        self.extra = {"recipe": self.recipe, "encoder": self.encoder, "corpora": self.corpora,
+                      "init_from": self.init_from, "decoder": self.decoder, "sample": self.sample, "seed": self.seed}
+        # Only when given, so that runs started before these options existed still resume.
+        self.extra.update({k: getattr(self, k) for k in ("corpus_sample", "exclude_tests_of") if getattr(self, k)})
+        if self.head != "dense":
+            self.extra["head"] = self.head
+
+
+def parse_args(argv=None) -> Arguments:
+    parser = OptionParser(Arguments, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser.parse(argv)
 
 
 def check_args(args) -> None:
@@ -134,66 +145,46 @@ def main(argv=None) -> int:
     import torch
     from accelerate import Accelerator, DistributedDataParallelKwargs
 
-    from aioner import recipes
-    from aioner.checkpoint import add_tasks, load_checkpoint, new_tagger
-    from aioner.training import TrainArgs, enable_cpu_ranks, fit, shutdown
+    from aioner.training import enable_cpu_ranks, fit, shutdown
 
     enable_cpu_ranks()
-
-    out = Path(args.output_dir or f"runs/{args.recipe}")
-    if args.recipe == "quickstart":
-        args.corpora = args.corpora or QUICKSTART_CORPORA
-        args.epochs = args.epochs or 2
-        if args.mixed_precision is None and not torch.cuda.is_available() and cpu_has_native_bf16():
-            args.mixed_precision = "bf16"
-    args.epochs = args.epochs or 20
-    extra = {"recipe": args.recipe, "encoder": args.encoder, "corpora": args.corpora, "init_from": args.init_from,
-             "decoder": args.decoder, "sample": args.sample, "seed": args.seed}
-    # Only when given, so that runs started before these options existed still resume.
-    extra.update({k: getattr(args, k) for k in ("corpus_sample", "exclude_tests_of") if getattr(args, k)})
-    if args.head != "dense":
-        extra["head"] = args.head
-
-    def train_args(output_dir: Path, epochs: int) -> TrainArgs:
-        return TrainArgs(
-            output_dir=str(output_dir), epochs=epochs, patience=args.patience, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, head_learning_rate=args.head_learning_rate,
-            warmup_ratio=args.warmup_ratio, grad_accum=args.grad_accum, max_steps=args.max_steps,
-            save_steps=args.save_steps, seed=args.seed, mixed_precision=args.mixed_precision,
-            resume_from_checkpoint=args.resume_from_checkpoint, extra=extra)
-
-    head = {"decoder": args.decoder, "fc_size": args.fc_size, "dropout": args.dropout,
-            "window_length": args.window_length, "head": args.head, "lstm_size": args.lstm_size}
-    sample = int(args.sample) if args.sample and args.sample >= 1 else args.sample
-
-    def start_model(scheme):
-        """A fresh model on the encoder, or --init_from whose label set must already cover the data."""
-        if not args.init_from:
-            return new_tagger(args.encoder, scheme.to_pairs(), **head)
-        model, tokenizer = load_checkpoint(args.init_from)
-        missing = set(scheme.labels) - set(model.config.label2id)
-        if missing:
-            raise SystemExit(f"checkpoint {args.init_from} lacks the labels {sorted(missing)} this recipe trains; "
-                             "use --recipe finetune for new entity types")
-        return model.train(), tokenizer
-
+    if (args.recipe == "quickstart" and args.mixed_precision is None and not torch.cuda.is_available()
+            and cpu_has_native_bf16()):
+        args.mixed_precision = "bf16"
+    out = Path(args.output_dir)
     # Per-corpus output layers (mtl): a batch need not hold every corpus, so DDP must allow unused heads.
     ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if args.recipe == "mtl" else []
     accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum, log_with="tensorboard",
                               project_dir=str(out / "runs"), mixed_precision=args.mixed_precision,
                               kwargs_handlers=ddp)
     start = time.time()
+    data, model, tokenizer = prepare(args, accelerator)
+    progress = fit(model, tokenizer, data, args, accelerator)
+    finish(args, out, data, progress, time.time() - start)
+    shutdown(accelerator)
+    return 0
+
+
+def prepare(args: Arguments, accelerator) -> tuple:
+    """The recipe's training data and starting model; GERBERA trains its first stage here."""
+    from aioner import recipes
+    from aioner.checkpoint import add_tasks, load_checkpoint, new_tagger
+    from aioner.training import fit
+
+    head = {"decoder": args.decoder, "fc_size": args.fc_size, "dropout": args.dropout,
+            "window_length": args.window_length, "head": args.head, "lstm_size": args.lstm_size}
+    sample = int(args.sample) if args.sample and args.sample >= 1 else args.sample
     if args.recipe == "single":
         data = recipes.single(args.corpora[0], sample, args.seed)
-        model, tokenizer = start_model(data.scheme)
-    elif args.recipe == "mtl":
+        return data, *start_model(args, data.scheme, head)
+    if args.recipe == "mtl":
         if args.init_from:
             raise SystemExit("--recipe mtl trains its per-corpus output layers from an encoder: drop --init_from")
         share = {**dict.fromkeys(args.corpora or AIO_TRAINING_CORPORA, sample), **corpus_sample(args)}
         data = recipes.mtl(args.corpora, share, args.seed, args.exclude_tests_of)
-        model, tokenizer = new_tagger(args.encoder, data.scheme.to_pairs(), output_layers="per_task",
-                                      task_tags=False, **head)
-    elif args.recipe in ("aioner", "quickstart"):
+        return data, *new_tagger(args.encoder, data.scheme.to_pairs(), output_layers="per_task", task_tags=False,
+                                 **head)
+    if args.recipe in ("aioner", "quickstart"):
         share = {c: QUICKSTART_SAMPLE.get(c) for c in args.corpora} if args.recipe == "quickstart" and not sample else sample
         if args.corpus_sample:
             names = args.corpora or AIO_TRAINING_CORPORA
@@ -201,8 +192,8 @@ def main(argv=None) -> int:
         # The quick start selects on BioRED dev alone (the ALL task it is scored on): a quarter of the dev time.
         data = recipes.aioner(args.corpora, share, args.seed, ["BioRED"] if args.recipe == "quickstart" else None,
                               args.exclude_tests_of)
-        model, tokenizer = start_model(data.scheme)
-    elif args.recipe == "finetune":
+        return data, *start_model(args, data.scheme, head)
+    if args.recipe == "finetune":
         data = recipes.new_type_corpus(args.corpora[0], sample, args.seed)
         model, tokenizer = load_checkpoint(args.init_from)
         overlap = set(data.scheme.entity_types) & set(model.config.scheme.entity_types)
@@ -211,28 +202,39 @@ def main(argv=None) -> int:
                              "unseen types (use --recipe single --init_from to continue training)")
         model.reset_output_layers(data.scheme.to_pairs())
         add_tasks(model, tokenizer, data.scheme.to_pairs())
-        model.train()
-    elif args.recipe == "merged":
+        return data, model.train(), tokenizer
+    if args.recipe == "merged":
         data = recipes.merged(args.corpora[0], None, sample, args.seed)
-        model, tokenizer = new_tagger(args.encoder, data.scheme.to_pairs(), **head)
-    else:  # gerbera
-        stage1 = recipes.gerbera_stage1(args.corpora[0], args.general, args.general_sample, args.seed, sample)
-        model, tokenizer = start_model(stage1.scheme)
-        accelerator.print(f"GERBERA stage 1: {stage1.description}")
-        fit(model, tokenizer, stage1, train_args(out / "stage1", args.stage1_epochs or args.epochs), accelerator)
-        accelerator.wait_for_everyone()
-        accelerator.free_memory()  # stage 1's wrapped model, optimizer and scheduler
-        model, tokenizer = load_checkpoint(str(out / "stage1"))
-        data = recipes.single(args.corpora[0], sample, args.seed)
-        # Stage 2: the target's labels only, starting from what stage 1 learnt of them.
-        model.reset_output_layers(data.scheme.to_pairs(), keep_known=True)
-        model.train()
-        accelerator.print("GERBERA stage 2: the target set alone")
+        return data, *new_tagger(args.encoder, data.scheme.to_pairs(), **head)
+    # gerbera
+    stage1 = recipes.gerbera_stage1(args.corpora[0], args.general, args.general_sample, args.seed, sample)
+    model, tokenizer = start_model(args, stage1.scheme, head)
+    accelerator.print(f"GERBERA stage 1: {stage1.description}")
+    stage1_dir = Path(args.output_dir) / "stage1"
+    fit(model, tokenizer, stage1, dataclasses.replace(args, output_dir=str(stage1_dir),
+                                                      epochs=args.stage1_epochs or args.epochs), accelerator)
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()  # stage 1's wrapped model, optimizer and scheduler
+    model, tokenizer = load_checkpoint(str(stage1_dir))
+    data = recipes.single(args.corpora[0], sample, args.seed)
+    # Stage 2: the target's labels only, starting from what stage 1 learnt of them.
+    model.reset_output_layers(data.scheme.to_pairs(), keep_known=True)
+    accelerator.print("GERBERA stage 2: the target set alone")
+    return data, model.train(), tokenizer
 
-    progress = fit(model, tokenizer, data, train_args(out, args.epochs), accelerator)
-    finish(args, out, data, progress, time.time() - start)
-    shutdown(accelerator)
-    return 0
+
+def start_model(args: Arguments, scheme, head: dict) -> tuple:
+    """A fresh model on the encoder, or --init_from whose label set must already cover the data."""
+    from aioner.checkpoint import load_checkpoint, new_tagger
+
+    if not args.init_from:
+        return new_tagger(args.encoder, scheme.to_pairs(), **head)
+    model, tokenizer = load_checkpoint(args.init_from)
+    missing = set(scheme.labels) - set(model.config.label2id)
+    if missing:
+        raise SystemExit(f"checkpoint {args.init_from} lacks the labels {sorted(missing)} this recipe trains; "
+                         "use --recipe finetune for new entity types")
+    return model.train(), tokenizer
 
 
 def finish(args, out: Path, data, progress: dict, seconds: float) -> None:

@@ -23,6 +23,8 @@ from pathlib import Path
 from dataset_scripts.documents import CorpusFormatError
 
 from . import evaluation as ev
+from .scoring import format_per_class, format_report
+from .significance import paired_bootstrap, wilcoxon_test
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,13 +49,13 @@ def run(args: argparse.Namespace) -> dict:
     result = ev.score_files(args.gold, args.pred, args.format, modes=modes, type_map=type_map,
                             per_class=args.per_class)
     for mode in modes:
-        print(f"### {mode} ({args.pred})\n\n{ev.format_report(result[mode])}\n")
+        print(f"### {mode} ({args.pred})\n\n{format_report(result[mode])}\n")
     if "seqeval" in result:
         s = result["seqeval"]
         print(f"seqeval (strict IOB2): P {100 * s['overall_precision']:.2f}, R {100 * s['overall_recall']:.2f}, "
               f"F1 {100 * s['overall_f1']:.2f}, word accuracy {100 * s['overall_accuracy']:.2f}\n")
     if args.per_class:
-        print(f"### per class (word tags)\n\n{ev.format_per_class(result['per_class'])}\n")
+        print(f"### per class (word tags)\n\n{format_per_class(result['per_class'])}\n")
     if args.compare:
         result["compare"] = compare(args, modes, type_map)
     missing = result["documents_without_prediction"]
@@ -76,10 +78,10 @@ def compare(args, modes, type_map) -> dict:
     pred_a, pred_b = read(args.pred), read(args.compare)
     out = {"pred_b": args.compare}
     for mode in modes:
-        w = ev.wilcoxon_test(gold.entities, pred_a.entities, pred_b.entities, mode,
-                             documents=gold.ids, type_map=type_map)
-        b = ev.paired_bootstrap(gold.entities, pred_a.entities, pred_b.entities, mode, documents=gold.ids,
-                                type_map=type_map, n_resamples=args.resamples, seed=args.seed)
+        w = wilcoxon_test(gold.entities, pred_a.entities, pred_b.entities, mode,
+                          documents=gold.ids, type_map=type_map)
+        b = paired_bootstrap(gold.entities, pred_a.entities, pred_b.entities, mode, documents=gold.ids,
+                             type_map=type_map, n_resamples=args.resamples, seed=args.seed)
         out[mode] = {"f1_b": other[mode]["overall"]["f1"], "wilcoxon": w, "bootstrap": b}
         print(f"### {mode}: {args.pred} vs {args.compare}\n\n"
               f"F1 {100 * b['f1_a']:.2f} vs {100 * b['f1_b']:.2f} (delta {100 * b['delta_f1']:+.2f}, "

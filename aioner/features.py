@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from aioner_scheme import AIOScheme, build_input, window_budget, windows, word_pieces  # noqa: F401 (re-exported until callers move)
+from aioner_scheme import AIOScheme, build_input, windows, word_pieces
 
 @dataclass
 class Feature:

@@ -185,6 +185,17 @@ class Gazetteer:
                             **({"identifier": entry.identifier} if entry.identifier else {})})
         return sorted(out, key=lambda e: (e["start"], e["end"]))
 
+    def apply_all(self, texts: Sequence[str], results: Sequence[list[dict]], mode: str = "both",
+                  min_score: float = 1.0, types: Iterable[str] | None = None) -> list[list[dict]]:
+        """``apply`` to each text's entities (a tagger's output, tagged earlier or just now). ``types``:
+        the types the task may output; an entity the gazetteer adds of another type is dropped."""
+        allowed = None if types is None else set(types)
+        out = []
+        for text, ents in zip(texts, results):
+            done = self.apply(text, ents, mode, min_score)
+            out.append([e for e in done if allowed is None or e["type"] in allowed or e.get("source") != "gazetteer"])
+        return out
+
 
 class GazetteerTagger:
     """A tagger (``tag(texts, task, passages)``) whose output goes through a gazetteer."""
@@ -204,10 +215,6 @@ class GazetteerTagger:
     def tag(self, texts, task="ALL", passages=None, only=None):
         # A single-type task may only output its own type: the dictionary's other types stay out.
         scheme = self.scheme
-        allowed = set(scheme.tasks[task]) if scheme is not None and task in scheme.tasks else None
+        allowed = scheme.tasks[task] if scheme is not None and task in scheme.tasks else None
         results = self.tagger.tag(texts, task, passages, only=only)
-        out = []
-        for text, ents in zip(texts, results):
-            done = self.gazetteer.apply(text, ents, self.mode, self.min_score)
-            out.append([e for e in done if allowed is None or e["type"] in allowed or e.get("source") != "gazetteer"])
-        return out
+        return self.gazetteer.apply_all(texts, results, self.mode, self.min_score, allowed)

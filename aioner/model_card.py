@@ -1,14 +1,16 @@
-"""Model cards from the template in ``model_cards/``, with model-index YAML of the measured scores."""
+"""Model cards from the templates in ``aioner/templates/``, with model-index YAML of the measured scores."""
 
 from __future__ import annotations
 
 import platform
+from importlib import resources
 from pathlib import Path
 from string import Template
 
 import yaml
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "aioner_model_card.md"
+# Package data, so that an installed (not editable) package writes cards too.
+TEMPLATE = resources.files("aioner") / "templates" / "aioner_model_card.md"
 
 
 def model_index(name: str, results: list[dict]) -> list[dict]:
@@ -109,3 +111,87 @@ def add_results(card: Path, results: list[dict], model_id: str | None = None) ->
         body = body[:start] + "\n\n".join(intro) + "\n\n" + results_table(results) + "\n\n" + body[end:]
     card.write_text("---\n" + yaml.safe_dump(metadata, sort_keys=False).strip() + "\n---\n" + body, encoding="utf-8")
     return card
+
+
+# ----- the card of an encoder after domain-adaptive pre-training (aioner/mlm.py) -----
+def _mlm_corpus_table(corpora: list[dict]) -> str:
+    """One row per corpus: the file read (with its hash) and where each of its documents went."""
+    rows = ["| corpus | file (SHA-256) | split read | documents in split | left out: test ids | left out: "
+            "duplicates | held out (loss only) | trained on | sentences | sub-words |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in corpora:
+        if c["skipped"]:
+            rows.append(f"| {c['corpus']} | {c['file'] or '—'} | — | — | — | — | — | 0 (skipped: "
+                        f"{c['skipped'].splitlines()[0][:120]}) | — | — |")
+            continue
+        split = "train" + (f" less the fixed dev hold-out ({c['dev_held_out']} documents, never read)"
+                           if c["dev_held_out"] else "")
+        if c["not_sampled"]:
+            split += f"; sample, {c['not_sampled']} not drawn"
+        rows.append(f"| {c['corpus']} | `{c['file']}` (`{c['sha256'][:16]}…`) | {split} | {c['documents_in_split']} | "
+                    f"{c['excluded_test_ids']} | {c['duplicates']} | {c['heldout_documents']} | {c['documents_used']} | "
+                    f"{c['sentences']} | {c['tokens']} |")
+    return "\n".join(rows)
+
+
+def _mlm_head_text(record: dict) -> str:
+    init = record["initialised_weights"]
+    if not init:
+        return "The encoder's own MLM head was continued."
+    return (f"The encoder had no MLM head: {len(init)} weights were initialised here "
+            f"({', '.join(init[:6])}{' …' if len(init) > 6 else ''}); the output layer is "
+            f"{'tied to' if record['decoder_tied_to_embeddings'] else 'NOT tied to'} the input embeddings.")
+
+
+def write_mlm_model_card(out: Path, record: dict, model_id: str) -> Path:
+    """README.md of an adapted encoder, from its training record (``mlm_training.json``): what the
+    encoder is, exactly what text it saw, how it was trained, how to use it."""
+    o, d = record["options"], record["data"]
+    base = record.get("base_model")
+    metadata = {"library_name": "transformers", "pipeline_tag": "fill-mask", "language": ["en"],
+                "tags": ["biomedical", "domain-adaptive-pretraining", "masked-language-modeling", "aioner"]}
+    if base:
+        metadata["base_model"] = base
+    if record.get("license"):
+        metadata["license"] = record["license"]
+    hist = record["history"]
+    first, last = (hist[0], hist[-1]) if hist else ({}, {})
+
+    def loss(x):
+        return "—" if x is None else f"{x:.4f}"
+
+    template = resources.files("aioner") / "templates" / "mlm_model_card.md"
+    text = Template(template.read_text(encoding="utf-8")).substitute(
+        metadata=yaml.safe_dump(metadata, sort_keys=False).strip(),
+        model_id=model_id,
+        encoder_desc=f"`{record['encoder']}`" + (f" ({base})" if base else ""),
+        corpora_read=len([c for c in d["corpora"] if not c["skipped"]]),
+        tests_of=("any registered corpus" if o.get("exclude_tests_of") is None else ", ".join(o["exclude_tests_of"])),
+        test_ids=d["test_ids"],
+        test_files_read=", ".join(f"`{t}`" for t in d["test_files_read"]),
+        test_files_missing=(f"; not available here, so not checked: {', '.join(d['test_files_missing'])}"
+                            if d["test_files_missing"] else ""),
+        corpus_table=_mlm_corpus_table(d["corpora"]),
+        documents=d["documents"], heldout_documents=d["heldout_documents"], tokens=d["tokens"],
+        sequences=d["sequences"], seq_length=o["seq_length"],
+        steps=record["steps"], batch_size=o["batch_size"], grad_accum=o["grad_accum"],
+        train_tokens=record["train_tokens"], epochs_seen=record["epochs_seen"],
+        train_seconds=record["train_seconds"], train_tokens_per_s=record["train_tokens_per_s"],
+        machine=record["machine"],
+        masking=("whole-word masking (every sub-word of a chosen word replaced by the mask token)"
+                 if o["whole_word_mask"] else "sub-word masking (80% mask token, 10% random, 10% unchanged)"),
+        mlm_probability=o["mlm_probability"], learning_rate=o["learning_rate"], warmup=f"{o['warmup_ratio']:.0%}",
+        decay_budget=f" over the {o['max_seconds']} s budget" if o["max_seconds"] else "",
+        weight_decay=o["weight_decay"], max_grad_norm=o["max_grad_norm"], seed=o["seed"],
+        head_warmup=(f"; the first {o['head_warmup_steps']} steps trained only the new head (encoder at learning "
+                     "rate 0)" if o.get("head_warmup_steps") else ""),
+        head=_mlm_head_text(record),
+        first_loss=loss(first.get("loss")), first_step=first.get("step", "—"),
+        last_loss=loss(last.get("loss")), last_step=last.get("step", "—"),
+        heldout_sequences_scored=d["heldout_sequences_scored"],
+        heldout_before=loss(record.get("heldout_loss_before")), heldout_after=loss(record.get("heldout_loss_after")),
+        command=o["command"],
+    )
+    path = Path(out) / "README.md"
+    path.write_text(text, encoding="utf-8")
+    return path

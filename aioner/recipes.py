@@ -20,9 +20,9 @@ import sys
 from dataclasses import dataclass, field
 
 from aioner_scheme import AIOScheme, default_tasks, outside_label
-from dataset_scripts.aio import scheme_for, test_document_ids
-from dataset_scripts.build import SPLIT_NAMES, corpus_dataset, merged_dataset
+from dataset_scripts.aio import document_ids_of_tests, scheme_for
 from dataset_scripts.corpora import AIO_TRAINING_CORPORA, CorpusUnavailableError, get_corpus
+from dataset_scripts.hf_datasets import SPLIT_NAMES, corpus_dataset, merged_dataset
 
 RECIPES = ("single", "aioner", "finetune", "merged", "gerbera", "quickstart", "mtl")
 QUICKSTART_CORPORA = ["BioRED", "GNormPlus", "NCBI-Disease", "BC5CDR-Chemical", "Species-800", "tmVar3"]
@@ -92,7 +92,7 @@ def mtl(corpora=None, sample=None, seed=0, exclude_tests_of=None) -> Data:
     leave every training split (default: BioRED, as for the AIO model).
     """
     corpora = list(corpora or AIO_TRAINING_CORPORA)
-    exclude = test_document_ids(exclude_tests_of if exclude_tests_of is not None else ["BioRED"])
+    exclude = document_ids_of_tests(exclude_tests_of if exclude_tests_of is not None else ["BioRED"])
     tasks, parts = {}, {"train": [], "validation": []}
     for name in corpora:
         c = get_corpus(name)

@@ -55,7 +55,7 @@ from aioner.inputs import (FORMATS, Input, InputError, RecordLog, detect_format,
 from aioner_scheme import check_trained, is_trained
 from dataset_scripts.documents import CorpusFormatError, Document, Mention
 
-__all__ = ["FORMATS", "OUTPUT_SUFFIX", "InputError", "Tagger", "detect_format", "expand_inputs", "main",
+__all__ = ["FORMATS", "OUTPUT_SUFFIX", "DocumentTagger", "InputError", "detect_format", "expand_inputs", "main",
            "read_input", "write_output"]
 OUTPUT_SUFFIX = {"pubtator": ".pubtator", "bioc-xml": ".xml", "bioc-json": ".json", "jsonl": ".jsonl",
                  "text": ".jsonl"}
@@ -156,8 +156,12 @@ def append_part(out: Path, rank: int, chunk: int, entities: list, key: str | Non
         os.fsync(f.fileno())
 
 
-class Tagger:
-    """The engine plus the options of a run: task, overlapping passes.
+class DocumentTagger:
+    """Documents in, entities out: an engine plus the options of a run (task, overlapping passes).
+
+    An engine is anything with ``tag(texts, task, passages, only=)`` and a ``scheme``:
+    ``pipeline_aioner.AIONERTagger``, or ``aioner.gazetteer.GazetteerTagger`` around one. This class
+    takes ``Document`` objects instead of strings and runs one or several task passes over them.
 
     ``overlapping``:
     * ``None``/``False``: one pass of ``task`` (a flat layer);
@@ -256,7 +260,7 @@ def run(args) -> int:
     engine = AIONERTagger(model, tokenizer, args.tokens_per_batch, PRECISIONS[args.precision], compile=args.compile)
     if gazetteer is not None:
         engine = GazetteerTagger(engine, gazetteer, args.gazetteer_mode, args.gazetteer_min_score)
-    tagger = Tagger(engine, args.task, args.overlapping)  # an untrained task: a ValueError naming the trained ones
+    tagger = DocumentTagger(engine, args.task, args.overlapping)  # an untrained task: a ValueError naming the trained ones
     if tagger.skipped and state.is_main_process:
         print(f"--overlapping: skipped the single-type tasks {tagger.skipped}: this model had no training data "
               "for them, so their passes would add noise", file=sys.stderr)
@@ -313,7 +317,7 @@ def chunks_of(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
         yield chunk
 
 
-def tag_input(src: Input, out: Path, tagger: Tagger, state, run_key: str, args, bar, counts: dict) -> None:
+def tag_input(src: Input, out: Path, tagger: DocumentTagger, state, run_key: str, args, bar, counts: dict) -> None:
     """Tag one input into ``out``, resumably; its bad records go to ``<name>.errors.jsonl``.
 
     The documents are read three times, as a stream: to count them and log the bad records, to tag

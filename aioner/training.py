@@ -17,7 +17,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -28,14 +28,15 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from aioner_scheme import spans_from_labels, training_record
+from aioner_scheme import spans_from_labels, training_record, window_budget
 from pipeline_aioner import length_batches
 
+from .arguments import TrainArgs
 from .checkpoint import save_checkpoint
 from .encoders import DEFAULT_ENCODER
-from .evaluation import score_entities
-from .features import LengthGroupedBatches, collate, encode_rows, window_budget
+from .features import LengthGroupedBatches, collate, encode_rows
 from .recipes import Data
+from .scoring import score_entities
 
 # A small general-domain encoder needs a higher learning rate than the paper's 5e-6 for PubMedBERT.
 ENCODER_LEARNING_RATES = {DEFAULT_ENCODER: 1e-4}
@@ -44,28 +45,6 @@ DEFAULT_LEARNING_RATE = 5e-5
 
 class RunDirectoryError(RuntimeError):
     """The output folder holds another run (or something else): nothing is overwritten."""
-
-
-@dataclass
-class TrainArgs:
-    output_dir: str
-    epochs: int = 20
-    patience: int = 5
-    batch_size: int = 32
-    learning_rate: float | None = None  # None: per-encoder default
-    head_learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    max_steps: int = 0  # stop after this many optimizer steps (0: no limit)
-    save_steps: int = 0  # also save state every N optimizer steps (0: once per epoch)
-    keep_states: int = 1
-    eval_batch_tokens: int = 16384
-    seed: int = 0
-    mixed_precision: str | None = None  # None: from `accelerate launch`/config; "bf16", "fp16", "no"
-    resume_from_checkpoint: str | None = None  # a train_state folder, or "latest"
-    extra: dict = field(default_factory=dict)  # recipe, encoder, corpora...: recorded, checked on resume
 
 
 def enable_cpu_ranks() -> bool:
@@ -156,54 +135,17 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     pad_id = tokenizer.pad_token_id or 0
     loader = DataLoader(train_feats, batch_sampler=sampler, collate_fn=partial(collate, pad_id=pad_id))
 
-    lr = args.learning_rate if args.learning_rate is not None else default_learning_rate(args.extra.get("encoder"))
-    head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    no_decay = [p for n, p in model.encoder.named_parameters() if "bias" in n or "LayerNorm" in n or "norm" in n]
-    decay = [p for n, p in model.encoder.named_parameters() if not ("bias" in n or "LayerNorm" in n or "norm" in n)]
-    optimizer = torch.optim.AdamW([
-        {"params": decay, "lr": lr, "weight_decay": args.weight_decay},
-        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-        {"params": head, "lr": args.head_learning_rate, "weight_decay": 0.0},
-    ])
     steps_per_epoch = math.ceil(math.ceil(len(loader) / accelerator.num_processes) / args.grad_accum)
-    total_steps = steps_per_epoch * args.epochs
-    if args.max_steps:
-        total_steps = min(total_steps, args.max_steps)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
+    optimizer, scheduler = make_optimizer(model, args, steps_per_epoch)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
 
-    progress = {"epoch": 0, "batches_done": 0, "global_step": 0, "best_f1": -1.0, "bad_epochs": 0,
-                "history": [], "train_tokens": 0, "train_seconds": 0.0}
-    resume = args.resume_from_checkpoint
-    if resume:
-        state = latest_state(out) if resume == "latest" else Path(resume)
-        if state is None:
-            accelerator.print(f"no saved state in {out / 'train_state'}: starting from scratch")
-        else:
-            accelerator.load_state(str(state))
-            progress = json.loads((state / "progress.json").read_text())
-            accelerator.print(f"resumed from {state}: epoch {progress['epoch']}, "
-                              f"{progress['batches_done']} batches into it, step {progress['global_step']}")
+    progress = load_progress(accelerator, out, args.resume_from_checkpoint)
     if accelerator.is_main_process:
         (out / "training_args.json").write_text(json.dumps(asdict(args), indent=1))
     accelerator.init_trackers("aioner", config={k: v for k, v in asdict(args).items()
                                                 if isinstance(v, (int, float, str, bool))})
 
-    def save_state():
-        state = out / "train_state" / f"step_{progress['global_step']}"
-        accelerator.save_state(str(state))
-        if accelerator.is_main_process:
-            # progress.json last: a state folder without it is incomplete and never resumed from.
-            tmp = state / "progress.json.tmp"
-            tmp.write_text(json.dumps(progress))
-            os.replace(tmp, state / "progress.json")
-            states = sorted((out / "train_state").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-            for old in states[:-args.keep_states]:
-                shutil.rmtree(old, ignore_errors=True)
-        accelerator.wait_for_everyone()
-
     stop = False
-    device = accelerator.device
     while progress["epoch"] < args.epochs and not stop:
         epoch = progress["epoch"]
         sampler.set_epoch(epoch)
@@ -236,43 +178,18 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
                 bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(time.time() - t0, 1e-9):.0f}")
                 if args.save_steps and progress["global_step"] % args.save_steps == 0:
                     progress["epoch_seconds"], progress["epoch_tokens"] = time.time() - t0, tokens
-                    save_state()
+                    save_state(accelerator, out, progress, args.keep_states)
                 if args.max_steps and progress["global_step"] >= args.max_steps:
                     stop = True
                     break
         epoch_seconds = time.time() - t0  # training only: dev evaluation below is not training time
         progress["train_tokens"] += tokens
         progress["train_seconds"] += epoch_seconds
-        # ----- end of epoch: dev evaluation on the main process, decision shared with all -----
-        improved = [False]
-        if accelerator.is_main_process:
-            unwrapped = accelerator.unwrap_model(model)
-            if dev_feats:
-                dev = evaluate_features(unwrapped, dev_feats, scheme, args.eval_batch_tokens, device, pad_id)
-                f1 = dev["overall"]["f1"]
-            else:
-                dev, f1 = None, progress["epoch"]  # no dev set: the latest epoch is the best
-            improved[0] = f1 > progress["best_f1"]
-            record = {"epoch": epoch + 1, "step": progress["global_step"], "dev_f1": f1 if dev else None,
-                      "train_tokens": tokens, "train_seconds": round(epoch_seconds, 2),
-                      "train_tokens_per_s": tokens / max(epoch_seconds, 1e-9)}
-            progress["history"].append(record)
-            with open(out / "train_log.jsonl", "a") as log:
-                log.write(json.dumps(record) + "\n")
-            if dev:
-                accelerator.print(f"epoch {epoch + 1}: dev F1 {100 * f1:.2f} (best {100 * max(f1, progress['best_f1']):.2f})")
-                accelerator.log({"dev/f1": f1}, step=progress["global_step"])
-            if improved[0]:
-                progress["best_f1"], progress["bad_epochs"] = f1, 0
-                save_best(unwrapped, tokenizer, out)
-            else:
-                progress["bad_epochs"] += 1
-        improved = broadcast_object_list(improved)
-        shared = broadcast_object_list([progress])
-        progress.update(shared[0])
+        end_epoch(accelerator, model, tokenizer, out, progress, (dev_feats, scheme, pad_id), args, tokens,
+                  epoch_seconds)
         progress["epoch"] += 1
         progress["batches_done"], progress["epoch_seconds"], progress["epoch_tokens"] = 0, 0.0, 0
-        save_state()
+        save_state(accelerator, out, progress, args.keep_states)
         if progress["bad_epochs"] >= args.patience:
             accelerator.print(f"early stop: no dev improvement in {args.patience} epochs")
             break
@@ -280,6 +197,86 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     for tracker in accelerator.trackers:
         tracker.finish()
     return progress
+
+
+def make_optimizer(model, args: TrainArgs, steps_per_epoch: int) -> tuple:
+    """AdamW (the encoder at its learning rate, no decay on biases and norms; the layers above at
+    theirs) and its linear warm-up and decay over the run's optimizer steps."""
+    lr = args.learning_rate if args.learning_rate is not None else default_learning_rate(args.extra.get("encoder"))
+    head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    no_decay = [p for n, p in model.encoder.named_parameters() if "bias" in n or "LayerNorm" in n or "norm" in n]
+    decay = [p for n, p in model.encoder.named_parameters() if not ("bias" in n or "LayerNorm" in n or "norm" in n)]
+    optimizer = torch.optim.AdamW([
+        {"params": decay, "lr": lr, "weight_decay": args.weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        {"params": head, "lr": args.head_learning_rate, "weight_decay": 0.0},
+    ])
+    total_steps = steps_per_epoch * args.epochs
+    if args.max_steps:
+        total_steps = min(total_steps, args.max_steps)
+    return optimizer, get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
+
+
+def load_progress(accelerator: Accelerator, out: Path, resume: str | None) -> dict:
+    """A fresh run's progress, or the saved state's that ``resume`` names (loaded into ``accelerator``)."""
+    progress = {"epoch": 0, "batches_done": 0, "global_step": 0, "best_f1": -1.0, "bad_epochs": 0,
+                "history": [], "train_tokens": 0, "train_seconds": 0.0}
+    if resume:
+        state = latest_state(out) if resume == "latest" else Path(resume)
+        if state is None:
+            accelerator.print(f"no saved state in {out / 'train_state'}: starting from scratch")
+        else:
+            accelerator.load_state(str(state))
+            progress = json.loads((state / "progress.json").read_text())
+            accelerator.print(f"resumed from {state}: epoch {progress['epoch']}, "
+                              f"{progress['batches_done']} batches into it, step {progress['global_step']}")
+    return progress
+
+
+def save_state(accelerator: Accelerator, out: Path, progress: dict, keep_states: int) -> None:
+    """Save the training state as ``train_state/step_N`` and drop all but the newest ``keep_states``."""
+    state = out / "train_state" / f"step_{progress['global_step']}"
+    accelerator.save_state(str(state))
+    if accelerator.is_main_process:
+        # progress.json last: a state folder without it is incomplete and never resumed from.
+        tmp = state / "progress.json.tmp"
+        tmp.write_text(json.dumps(progress))
+        os.replace(tmp, state / "progress.json")
+        states = sorted((out / "train_state").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+        for old in states[:-keep_states]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def end_epoch(accelerator: Accelerator, model, tokenizer, out: Path, progress: dict, dev_set: tuple,
+              args: TrainArgs, tokens: int, epoch_seconds: float) -> None:
+    """Dev evaluation on the main process (log, best model saved), the decision shared with all ranks."""
+    if accelerator.is_main_process:
+        dev_feats, scheme, pad_id = dev_set
+        epoch = progress["epoch"]
+        unwrapped = accelerator.unwrap_model(model)
+        if dev_feats:
+            dev = evaluate_features(unwrapped, dev_feats, scheme, args.eval_batch_tokens, accelerator.device, pad_id)
+            f1 = dev["overall"]["f1"]
+        else:
+            dev, f1 = None, progress["epoch"]  # no dev set: the latest epoch is the best
+        improved = f1 > progress["best_f1"]
+        record = {"epoch": epoch + 1, "step": progress["global_step"], "dev_f1": f1 if dev else None,
+                  "train_tokens": tokens, "train_seconds": round(epoch_seconds, 2),
+                  "train_tokens_per_s": tokens / max(epoch_seconds, 1e-9)}
+        progress["history"].append(record)
+        with open(out / "train_log.jsonl", "a") as log:
+            log.write(json.dumps(record) + "\n")
+        if dev:
+            accelerator.print(f"epoch {epoch + 1}: dev F1 {100 * f1:.2f} (best {100 * max(f1, progress['best_f1']):.2f})")
+            accelerator.log({"dev/f1": f1}, step=progress["global_step"])
+        if improved:
+            progress["best_f1"], progress["bad_epochs"] = f1, 0
+            save_best(unwrapped, tokenizer, out)
+        else:
+            progress["bad_epochs"] += 1
+    shared = broadcast_object_list([progress])  # best_f1, bad_epochs: every rank stops at the same epoch
+    progress.update(shared[0])
 
 
 def shutdown(accelerator: Accelerator) -> None:

@@ -20,13 +20,11 @@ import argparse
 import json
 import shlex
 import statistics
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO, command, machine, now, pct, run_python, write_result
 
 
 def run_one(precision: str, seed: int, args) -> dict:
@@ -37,24 +35,23 @@ def run_one(precision: str, seed: int, args) -> dict:
     if not (REPO / out / "results.json").exists():
         resume = ["--resume_from_checkpoint", "latest"] if (REPO / out).exists() else []
         print(f"[bf16_training] python {shlex.join(cmd + resume)}", flush=True)
-        subprocess.run([sys.executable, *cmd, *resume], cwd=REPO, check=True)
+        run_python(cmd + resume)
     info = json.loads((REPO / out / "results.json").read_text())
     history = info["history"]
     tokens = sum(h["train_tokens"] for h in history)
     seconds = sum(h["train_seconds"] for h in history)
     strict = info["test"][0]["strict"]
     return {"precision": precision, "seed": seed, "run": str(out), "command": "python " + shlex.join(cmd),
-            "test_f1": round(100 * strict["overall"]["f1"], 2),
-            "per_type_f1": {t: round(100 * s["f1"], 2) for t, s in strict["per_type"].items()},
-            "best_dev_f1": round(100 * info["best_dev_f1"], 2), "epochs": len(history),
+            "test_f1": pct(strict["overall"]["f1"]),
+            "per_type_f1": {t: pct(s["f1"]) for t, s in strict["per_type"].items()},
+            "best_dev_f1": pct(info["best_dev_f1"]), "epochs": len(history),
             "train_tokens": tokens, "train_seconds": round(seconds, 1),
             "train_tokens_per_s": round(tokens / seconds, 1)}
 
 
 def main(argv=None) -> int:
-    from aioner.training import describe_machine
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bf16_training", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--runs_dir", default="runs/bf16")
@@ -73,8 +70,7 @@ def main(argv=None) -> int:
     gap = round(summary["bf16"]["mean_test_f1"] - summary["fp32"]["mean_test_f1"], 2)
     spread = max(summary["fp32"]["seed_spread"], summary["bf16"]["seed_spread"])
     result = {
-        "command": "python -m benchmarks.bf16_training " + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "machine": describe_machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command("bf16_training", argv), "machine": machine(), "date": now(),
         "recipe": f"Table 2 baseline: train.py --recipe single --corpora BioRED, {args.epochs} epochs, batch 32, "
                   "embedded all-MiniLM-L6-v2, CRF; strict F1 (%) on BioRED test (100 abstracts, task ALL)",
         "runs": runs, "summary": summary, "bf16_minus_fp32_mean_f1": gap, "largest_seed_spread": spread,
@@ -84,9 +80,7 @@ def main(argv=None) -> int:
         "note": "bf16 = Accelerate mixed precision (torch.autocast bf16) over fp32 master weights; emissions and "
                 "the CRF in fp32. Runs alternate precisions; tokens/s is train.py's count over training steps only.",
     }
-    out = REPO / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    write_result(REPO / args.out, result)
     print(json.dumps({k: result[k] for k in ("summary", "bf16_minus_fp32_mean_f1", "speedup_bf16_over_fp32",
                                              "bf16_within_seed_spread")}, indent=1))
     return 0

@@ -1,4 +1,5 @@
-"""What every benchmark shares: the repository root, the machine and date of a run, writing its result.
+"""What every benchmark shares: the repository root, the machine, date and command of a run, its result
+file, percentages, paths as shown in commands, and running the project's scripts (train.py, ...).
 
 Benchmarks run as modules from the repository root (``python -m benchmarks.<name>``), so they import
 the project as installed or checked out, without editing ``sys.path``.
@@ -6,6 +7,9 @@ the project as installed or checked out, without editing ``sys.path``.
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,8 +22,41 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def command(name: str, argv=None) -> str:
+    """How benchmark ``name`` was run, as a command to paste: ``python -m benchmarks.<name> ARGS``
+    (``argv``: the arguments given to its ``main``; None: this process's command line)."""
+    args = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    return " ".join(["python", "-m", f"benchmarks.{name}", *([shlex.join(args)] if args else [])])
+
+
 def write_result(path, result: dict) -> None:
     """``results/<name>.json``: indented, UTF-8, ending in a newline."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def pct(x: float | None) -> float | None:
+    """A fraction as a percentage with two decimals (None stays None)."""
+    return None if x is None else round(100 * x, 2)
+
+
+def root_path(p) -> Path:
+    """A folder given on the command line: relative ones are taken from the repository root."""
+    path = Path(p)
+    return path if path.is_absolute() else REPO / path
+
+
+def shown(path: Path) -> str:
+    """A path as written in commands: relative to the repository root when inside it."""
+    try:
+        return str(Path(path).relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def run_python(args: list[str]) -> None:
+    """``python ARGS`` in the repository root (train.py, pretrain_mlm.py, ...); a failure ends the benchmark."""
+    done = subprocess.run([sys.executable, *args], cwd=REPO)
+    if done.returncode != 0:
+        raise SystemExit(f"{args[0]} failed (exit {done.returncode}): python {shlex.join(args)}")

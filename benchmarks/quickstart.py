@@ -1,6 +1,6 @@
 """Time the README's main job and score its checkpoint from a fresh process through pipeline().
 
-    python benchmarks/quickstart.py [--output_dir runs/quickstart] [--out results/quickstart.json]
+    python -m benchmarks.quickstart [--output_dir runs/quickstart] [--out results/quickstart.json]
 
 1. runs `python train.py --recipe quickstart --output_dir DIR` and times it (wall clock);
 2. in a new interpreter, loads DIR with pipeline("token-classification", trust_remote_code=True),
@@ -10,32 +10,31 @@
 
 import argparse
 import json
-import platform
 import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO, machine, now, write_result
 
 SCORE = r'''
 import json, sys
 from transformers import pipeline
-from aioner.evaluation import corpus_documents, score_entities
+from aioner.prediction import corpus_documents, entity_tuples
+from aioner.scoring import score_entities
 texts, passages, gold = corpus_documents("BioRED")
 pipe = pipeline("token-classification", model=sys.argv[1], trust_remote_code=True)
 out = pipe(texts, task="ALL")
 bad = sum(texts[i][e["start"]:e["end"]] != e["text"] for i, ents in enumerate(out) for e in ents)
-pred = [(str(i), e["start"], e["end"], e["type"]) for i, ents in enumerate(out) for e in ents]
+pred = entity_tuples(out)
 print(json.dumps({"strict": score_entities(gold, pred, "strict"), "relaxed": score_entities(gold, pred, "relaxed"),
                   "offset_mismatches": bad, "documents": len(texts)}))
 '''
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.quickstart", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--output_dir", default="runs/quickstart")
     ap.add_argument("--out", default="results/quickstart.json")
     ap.add_argument("--reuse", action="store_true", help="score an existing checkpoint without training")
@@ -53,8 +52,7 @@ def main():
     strict = scores["strict"]
     result = {
         "command": "python train.py --recipe quickstart --output_dir " + args.output_dir,
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores, Python {platform.python_version()}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(), "date": now(),
         "seconds": round(seconds, 1) if seconds is not None else json.loads(
             (REPO / args.output_dir / "results.json").read_text())["seconds"],
         "f1": round(strict["overall"]["f1"], 4),
@@ -65,8 +63,7 @@ def main():
         "offset_mismatches": scores["offset_mismatches"],
         "training": json.loads((REPO / args.output_dir / "results.json").read_text()).get("history"),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    write_result(args.out, result)
     print(json.dumps(result, indent=1))
 
 

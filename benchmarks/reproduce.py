@@ -1,15 +1,16 @@
 """Reproduce the AIONER paper's experiments (Tables 2-4, Figures 3-4) and GERBERA's, on any encoder.
 
-    python benchmarks/reproduce.py table2 --scale cpu          # BioRED: baseline vs AIONER, per type, Wilcoxon
-    python benchmarks/reproduce.py table3 --scale cpu --reuse  # each external corpus: its own model vs the AIO model
-    python benchmarks/reproduce.py fig3 --scale full           # 10/50/100 BioRED abstracts, with / without externals
-    python benchmarks/reproduce.py fig4 --dry_run              # AnatEM: baseline, AIONER-Pretrained, AIONER-Merged
-    python benchmarks/reproduce.py gerbera --scale cpu         # NCBI-Disease, JNLPBA: alone vs + CoNLL-2003
-    python benchmarks/reproduce.py crf_vs_softmax --scale cpu  # F1 and tagging time of both output layers
+    python -m benchmarks.reproduce table2 --scale cpu          # BioRED: baseline vs AIONER, per type, Wilcoxon
+    python -m benchmarks.reproduce table3 --scale cpu --reuse  # each external corpus: its own model vs the AIO model
+    python -m benchmarks.reproduce fig3 --scale full           # 10/50/100 BioRED abstracts, with / without externals
+    python -m benchmarks.reproduce fig4 --dry_run              # AnatEM: baseline, AIONER-Pretrained, AIONER-Merged
+    python -m benchmarks.reproduce gerbera --scale cpu         # NCBI-Disease, JNLPBA: alone vs + CoNLL-2003
+    python -m benchmarks.reproduce crf_vs_softmax --scale cpu  # F1 and tagging time of both output layers
 
 Every model is one ``python train.py ...`` run in its own folder ``<runs_dir>/<scale>/<name>``.
 train.py's own test scoring is switched off (``--eval_test`` with no corpus): this script scores
-each model itself with ``aioner.evaluation.evaluate_corpus``, keeping the predictions (cached in
+each model itself: ``aioner.prediction.predict_corpus`` tags the test set with the corpus' task,
+``aioner.evaluation.score_predictions`` scores it, and the predictions are kept (cached in
 ``<run>/repro_eval/``) for the paired Wilcoxon test. An interrupted run is resumed
 (``--resume_from_checkpoint latest``); a finished one is retrained never: it is reused with
 ``--reuse``, and always when it belongs to another experiment (table3 reuses table2's AIO model).
@@ -23,19 +24,15 @@ import argparse
 import functools
 import json
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
-TRAIN_PY = REPO / "train.py"
+from aioner.encoders import DEFAULT_ENCODER
+from aioner_scheme import DEFAULT_ENTITY_TYPES
+from benchmarks.common import command, machine, now, pct, root_path, run_python, shown, write_result
 
 # ----- scales: everything that changes between a GPU reproduction and a CPU one -----
 # sample: per corpus, a fraction (< 1) or a count of training documents (train.py --sample). It is
@@ -89,7 +86,7 @@ CORPUS_TOKENS = {
 }
 
 # ----- the papers' numbers (strict F1, %) -----
-TYPES = ["Gene", "Disease", "Chemical", "Species", "Variant", "CellLine"]
+TYPES = list(DEFAULT_ENTITY_TYPES)  # also the column order of the papers' per-type numbers below
 PAPER_ENCODER = "PubMedBERT-CRF"
 ENCODER_NOTE = ("The paper's numbers are PubMedBERT-CRF's; our encoder differs (see 'encoder') and the cpu "
                 "scale trains on less data for fewer epochs: compare differences between systems, not levels.")
@@ -253,16 +250,15 @@ class Context:
         cmd = self.command(run) + (["--resume_from_checkpoint", "latest"] if status == "partial" else [])
         print(f"[reproduce] {'resuming' if status == 'partial' else 'training'}: python {shlex.join(cmd)}", flush=True)
         start = time.time()
-        done = subprocess.run([sys.executable, *cmd], cwd=REPO)
-        if done.returncode != 0:
-            raise SystemExit(f"train.py failed (exit {done.returncode}): python {shlex.join(cmd)}")
+        run_python(cmd)
         info = json.loads((folder / "results.json").read_text())
         self.train_info[run.name] = {"command": "python " + shlex.join(cmd), "train_seconds": info.get("seconds"),
                                      "wall_seconds": round(time.time() - start, 1), "reused": False, **progress(info)}
 
     # ----- scoring -----
     def evaluate(self, run: Run, corpus: str) -> dict:
-        """evaluate_corpus on the run's model with the corpus' own task; cached with the predictions."""
+        """The run's model on the corpus' test set with the corpus' own task: score_predictions' result
+        and the predictions (``predictions``: [document, start, end, type] lists); cached."""
         key = (run.name, corpus)
         if key in self.scores:
             return self.scores[key]
@@ -270,13 +266,13 @@ class Context:
         if cache.exists():
             self.scores[key] = json.loads(cache.read_text())
             return self.scores[key]
-        from aioner.evaluation import evaluate_corpus
+        from aioner.evaluation import score_predictions
+        from aioner.prediction import predict_corpus
 
-        recorder = Recorder(tagger_for(self.folder(run)))
         print(f"[reproduce] tagging {corpus} test with {shown(self.folder(run))}", flush=True)
-        result = evaluate_corpus(recorder, corpus)
-        result["predictions"] = [[str(i), e["start"], e["end"], e["type"]]
-                                 for i, ents in enumerate(recorder.predicted) for e in ents]
+        prediction = predict_corpus(tagger_for(self.folder(run)), corpus)
+        result = score_predictions(prediction)
+        result["predictions"] = [list(e) for e in prediction.entities()]
         cache.parent.mkdir(exist_ok=True)
         cache.write_text(json.dumps(result))
         self.scores[key] = result
@@ -295,24 +291,12 @@ class Context:
 
     def wilcoxon(self, a: Run, b: Run, corpus: str) -> dict:
         """Two-sided Wilcoxon signed-rank on per-document strict F1, ``a`` against ``b``."""
-        from aioner.evaluation import wilcoxon_test
+        from aioner.significance import wilcoxon_test
 
         texts, _, gold = gold_documents(corpus)
         ids = [str(i) for i in range(len(texts))]
         pred_a, pred_b = ([tuple(e) for e in self.evaluate(r, corpus)["predictions"]] for r in (a, b))
         return {"a": a.name, "b": b.name, **wilcoxon_test(gold, pred_a, pred_b, documents=ids)}
-
-
-class Recorder:
-    """A tagger for evaluate_corpus that keeps what it predicted (for the paired test)."""
-
-    def __init__(self, tagger):
-        self.tagger, self.predicted = tagger, []
-        self.scheme = getattr(tagger, "scheme", None)
-
-    def tag(self, texts, task, passages=None):
-        self.predicted = self.tagger.tag(texts, task, passages)
-        return self.predicted
 
 
 def tagger_for(folder: Path):
@@ -327,7 +311,7 @@ def tagger_for(folder: Path):
 
 @functools.lru_cache(maxsize=None)
 def gold_documents(corpus: str):
-    from aioner.evaluation import corpus_documents
+    from aioner.prediction import corpus_documents
 
     return corpus_documents(corpus)
 
@@ -338,27 +322,6 @@ def progress(results: dict) -> dict:
     speeds = [h["train_tokens_per_s"] for h in history if h.get("train_tokens_per_s")]
     return {"best_dev_f1": pct(results["best_dev_f1"]) if results.get("best_dev_f1") is not None else None,
             "epochs_run": len(history), "train_tokens_per_s": round(sum(speeds) / len(speeds), 1) if speeds else None}
-
-
-def pct(x: float) -> float:
-    return round(100 * x, 2)
-
-
-def root_path(p: str) -> Path:
-    path = Path(p)
-    return path if path.is_absolute() else REPO / path
-
-
-def shown(path: Path) -> str:
-    """A path as written in commands: relative to the repository root when inside it."""
-    try:
-        return str(path.relative_to(REPO))
-    except ValueError:
-        return str(path)
-
-
-def train_py_supports(option: str) -> bool:
-    return f'"{option}"' in TRAIN_PY.read_text()
 
 
 def unavailable_training(corpora, download: bool) -> dict[str, str]:
@@ -388,7 +351,7 @@ def table2(ctx: Context) -> Plan:
     base, aio = ctx.baseline(), ctx.aioner()
 
     def report():
-        from aioner.evaluation import format_table
+        from aioner.scoring import format_table
 
         ours = {"baseline": ctx.system(base, "BioRED"), "aioner": ctx.system(aio, "BioRED")}
         test = ctx.wilcoxon(aio, base, "BioRED")
@@ -538,8 +501,6 @@ def test_documents_in_training(corpora, training) -> dict[str, int]:
 def fig3(ctx: Context) -> Plan:
     sizes = ctx.scale["fig3_sizes"]
     pairs = [(n, ctx.run("single", "BioRED", n), ctx.aioner(bio_red=n)) for n in sizes]
-    notes = [] if train_py_supports("--corpus_sample") else [
-        "train.py has no --corpus_sample: the AIO runs cannot cap BioRED alone (see benchmarks/README.md)"]
 
     def report():
         rows, md = [], ["| BioRED abstracts | BioRED only | + externals (AIONER) | Δ | p (Wilcoxon) |",
@@ -561,7 +522,7 @@ def fig3(ctx: Context) -> Plan:
                 "baseline with all 500: 89.34.")
 
     return Plan([r for _, b, a in pairs for r in (b, a)], [(r, "BioRED") for _, b, a in pairs for r in (b, a)],
-                report, notes)
+                report)
 
 
 FIG4_CORPUS = "AnatEM"  # AnEM, the paper's, has no test split here (only its training file is held)
@@ -616,7 +577,7 @@ GERBERA_SYSTEMS = {"target_alone": "target alone", "mtl": "MTL with the other bi
 
 
 def gerbera(ctx: Context) -> Plan:
-    from aioner.evaluation import format_table
+    from aioner.scoring import format_table
 
     targets = gerbera_targets()
     missing = unavailable_training(targets, download=not ctx.args.dry_run)
@@ -757,7 +718,7 @@ EXPERIMENTS = {f.__name__: f for f in (table2, table3, fig3, fig4, gerbera, crf_
 RESULT_NAMES = {"crf_vs_softmax": "table4"}
 
 
-# ----- time estimate, machine, main -----
+# ----- time estimate, main -----
 def run_seconds(ctx: Context, run: Run) -> float:
     """Upper bound for one run: every epoch runs (early stopping only shortens it), dev scored after each."""
     s = ctx.scale
@@ -782,14 +743,9 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 60 else "1 min"
 
 
-def machine() -> str:
-    from aioner.training import describe_machine
-
-    return describe_machine()
-
-
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("experiment", choices=EXPERIMENTS)
     ap.add_argument("--scale", choices=SCALES, default="cpu")
     ap.add_argument("--encoder", help="passed to train.py (default: the embedded all-MiniLM-L6-v2)")
@@ -834,9 +790,6 @@ def main(argv=None) -> int:
                      "partial": "interrupted: resumed", "new": f"≤ {hours(run_seconds(ctx, run))}"}
             print("python " + shlex.join(ctx.command(run)) + "  # " + state[ctx.status(run)])
         return 0
-    if args.experiment == "fig3" and not train_py_supports("--corpus_sample"):
-        raise SystemExit("fig3 needs train.py --corpus_sample NAME=N (cap BioRED alone in the AIO runs); "
-                         "see benchmarks/README.md")
     start = time.time()
     for run in plan.runs:
         ctx.train(run)
@@ -848,13 +801,12 @@ def main(argv=None) -> int:
                "total": round(time.time() - start, 1), "expected": round(expected)}
     result = {"experiment": args.experiment, "scale": args.scale, "scale_settings": ctx.scale,
               "encoder": args.encoder or ENCODER_DEFAULT,
-              "command": "python benchmarks/reproduce.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
+              "command": command("reproduce", argv),
               "commands": {name: info["command"] for name, info in ctx.train_info.items()},
-              **payload, "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              **payload, "machine": machine(), "date": now(),
               "seconds": seconds, "notes": plan.notes}
-    ctx.results_dir.mkdir(parents=True, exist_ok=True)
     out = ctx.results_dir / f"{RESULT_NAMES.get(args.experiment, args.experiment)}_{args.scale}.json"
-    out.write_text(json.dumps(result, indent=1))
+    write_result(out, result)
     header = (f"# {args.experiment} ({args.scale} scale, encoder {result['encoder']})\n\n"
               f"{result['command']} — {result['date']}, {result['machine']}, {seconds['total']} s\n\n")
     out.with_suffix(".md").write_text(header + markdown + "\n")

@@ -1,8 +1,8 @@
 """Robustness campaign, full size (issue 7): the by-hand run behind ``tests/test_robustness.py``.
 
-    python benchmarks/robustness.py [--fuzz_cases 100000] [--mixed_files 20000] [--unicode_examples 5000]
-                                    [--tag_docs 2000] [--skip fuzz mixed unicode rss tagging training]
-                                    [--out results/robustness.json] [--update]
+    python -m benchmarks.robustness [--fuzz_cases 100000] [--mixed_files 20000] [--unicode_examples 5000]
+                                   [--tag_docs 2000] [--skip fuzz mixed unicode rss tagging training]
+                                   [--out results/robustness.json] [--update]
 
 0. mixed: files (JSONL, PubTator, BioC XML/JSON) of good records with 1-5 bad records mixed in
    (truncated JSON, a missing or non-string text, bytes that are not UTF-8, a lone surrogate, an
@@ -11,11 +11,11 @@
    with exact offsets in the written output, and every bad one must be listed as skipped
    (``good_records_lost``, goal 0; ``bad_records_reported``);
 
-1. fuzz: the test file's four targets (PubTator, BioC XML/JSON and CoNLL readers with their
-   writers' round trip, and aioner-tag's input handling: format detection, reading, writing the
-   tagged output back), >= 100,000 generated cases in all, with hypothesis (no shrinking: every
-   failing case is counted, and its message kept). An "unhandled exception" is any exception but
-   the documented one (CorpusFormatError / InputError naming the file), or a broken invariant;
+1. fuzz: four targets (PubTator, BioC XML/JSON and CoNLL readers with their writers' round trip,
+   and aioner-tag's input handling: format detection, reading, writing the tagged output back),
+   >= 100,000 generated cases in all, with hypothesis (no shrinking: every failing case is
+   counted, and its message kept). An "unhandled exception" is any exception but the documented
+   one (CorpusFormatError / InputError naming the file), or a broken invariant;
 2. unicode: the property test (every entity equals the input slice at its offsets and every
    non-space character is in one; BioC offsets are code points as ``bioc.validate`` checks them);
 3. rss: peak RSS (wait4 on the process) of ``aioner-tag`` tagging one 200,000-character document
@@ -28,14 +28,14 @@
 5. training: SIGKILL during ``train.py`` (tiny random encoder, --save_steps), twice, each time
    resumed with ``--resume_from_checkpoint latest``, then run to the end.
 
-Writes ``results/robustness.json`` (with command, machine, date, seconds).
+The targets, generators and oracles of 0-2 are ``benchmarks.fuzz`` and the subprocess harness of 3-4
+``aioner.testing``: the tests run the same code at CI size. Writes ``results/robustness.json``
+(with command, machine, date, seconds).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import shutil
 import signal
@@ -44,14 +44,12 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO))
-
-import test_robustness as R  # noqa: E402  (the fuzz targets, oracles and CLI helpers)
+from aioner import testing
+from benchmarks import fuzz
+from benchmarks.common import REPO, command, machine, now, write_result
+from dataset_scripts.pubtator import read_pubtator
 
 # Bugs the fuzzers (and the review they prompted) found, all fixed; kept here so the result file
 # lists them next to the counts that show they stay fixed.
@@ -115,7 +113,7 @@ def fuzz(total: int, seed: int) -> dict:
     out = {"cases": 0, "by_target": {}, "unhandled": 0, "unhandled_examples": [], "seconds": 0.0}
     block = 5000  # hypothesis keeps a tree of what it tried: run in blocks to keep it small
     for target, weight in FUZZ_WEIGHTS.items():
-        strategy, check = R.FUZZ_TARGETS[target]
+        strategy, check = fuzz.FUZZ_TARGETS[target]
         n_target, done, unhandled, start = round(total * weight), 0, 0, time.time()
         b = 0
         while done < n_target:
@@ -133,7 +131,8 @@ def fuzz(total: int, seed: int) -> dict:
                         out["unhandled_examples"].append(f"{target}: {type(exc).__name__}: {str(exc)[:300]} "
                                                          f"<- {repr(c)[:200]}")
 
-            R.fuzz_settings(n, shrink=False, seed=seed)(hseed(seed * 1000 + b)(given(strategy())(case)))()
+            settings = fuzz.fuzz_settings(n, shrink=False, seed=seed)
+            settings(hseed(seed * 1000 + b)(given(strategy())(case)))()
             done += count[0]
             b += 1
             if count[0] == 0:
@@ -150,7 +149,7 @@ def fuzz(total: int, seed: int) -> dict:
 
 def mixed_files(total: int, seed: int) -> dict:
     """Files of good records with bad ones mixed in (issue 19): every good record must come out exactly
-    once with exact offsets, every bad one listed as skipped (the test file's mixed_files target)."""
+    once with exact offsets, every bad one listed as skipped (``benchmarks.fuzz``'s mixed_files target)."""
     from hypothesis import given, seed as hseed
 
     out = {"files": 0, "good_records": 0, "good_records_lost": 0, "good_records_duplicated": 0,
@@ -162,7 +161,7 @@ def mixed_files(total: int, seed: int) -> dict:
         def case(c):
             count[0] += 1
             try:
-                got = R.mixed_file_counts(c)
+                got = fuzz.mixed_file_counts(c)
             except Exception as exc:  # counted, kept, and the run goes on
                 out["failures"] += 1
                 if len(out["failure_examples"]) < 10:
@@ -173,7 +172,8 @@ def mixed_files(total: int, seed: int) -> dict:
                                ("reported", "bad_records_reported")):
                 out[field] += got[key]
 
-        R.fuzz_settings(n, shrink=False, seed=seed)(hseed(seed * 1000 + b)(given(R.mixed_file_cases())(case)))()
+        settings = fuzz.fuzz_settings(n, shrink=False, seed=seed)
+        settings(hseed(seed * 1000 + b)(given(fuzz.mixed_file_cases())(case)))()
         out["files"] += count[0]
         b += 1
         if count[0] == 0:
@@ -190,16 +190,16 @@ def unicode_property(examples: int) -> dict:
     from pipeline_aioner import AIONERTagger
 
     torch.set_num_threads(1)
-    engine = AIONERTagger(*R.gene_model())
+    engine = AIONERTagger(*testing.gene_model())
     work = Path(tempfile.mkdtemp(prefix="aioner-unicode-"))
     count, failures, start = [0], [], time.time()
 
-    @R.fuzz_settings(examples, shrink=False, seed=0)
-    @given(title=R.UNICODE_TEXTS, abstract=R.UNICODE_TEXTS)
+    @fuzz.fuzz_settings(examples, shrink=False, seed=0)
+    @given(title=fuzz.UNICODE_TEXTS, abstract=fuzz.UNICODE_TEXTS)
     def prop(title, abstract):
         count[0] += 1
         try:
-            R.check_unicode(engine, title, abstract, work)
+            fuzz.check_unicode(engine, title, abstract, work)
         except Exception as exc:
             if len(failures) < 10:
                 failures.append(f"{type(exc).__name__}: {str(exc)[:300]} <- {title!r} {abstract!r}"[:600])
@@ -218,13 +218,13 @@ def peak_rss(work: Path) -> dict:
 
     ckpt = save_checkpoint(*new_tagger(), work / "minilm")  # the embedded MiniLM, untrained head
     result = {}
-    for name, text in (("small", R.long_text(100)), ("200k", R.long_text(200_000))):
+    for name, text in (("small", testing.long_text(100)), ("200k", testing.long_text(200_000))):
         inp, out = work / f"rss-{name}" / "doc.txt", work / f"rss-{name}-out"
         inp.parent.mkdir(parents=True)
         inp.write_text(text, encoding="utf-8")
         start = time.time()
-        rc, stdout, stderr, rss = R.run_measured(R.TAG + [str(inp), "--model", str(ckpt), "--output_dir", str(out)],
-                                                 timeout=3000, cwd=REPO)
+        cmd = testing.TAG + [str(inp), "--model", str(ckpt), "--output_dir", str(out)]
+        rc, stdout, stderr, rss = testing.run_measured(cmd, timeout=3000, cwd=REPO)
         rec = json.loads((out / "doc.jsonl").read_text(encoding="utf-8")) if rc == 0 else None
         ok = rec is not None and rec["text"] == text and all(
             text[e["start"]:e["end"]] == e["text"] for e in rec["entities"])
@@ -240,12 +240,15 @@ def peak_rss(work: Path) -> dict:
 def documents_source(n: int, dest: Path) -> list[str]:
     """n documents (titles and abstracts, annotations dropped: the tagger replaces them) from BC5CDR,
     NCBI-disease and BioRED (train+dev)."""
-    from dataset_scripts.pubtator import read_pubtator, write_pubtator
     from dataset_scripts.documents import Document
+    from dataset_scripts.pubtator import write_pubtator
 
     docs = []
     for name in ("BC5CDR_TrainDev", "NCBIdisease_TrainDev", "BioRED_TrainDev"):
-        for d in read_pubtator(R.corpus_file("pubtator", f"{name}.PubTator"), strict=False):
+        path = testing.corpus_path("pubtator", f"{name}.PubTator")
+        if path is None:
+            raise FileNotFoundError(f"{name}.PubTator is not in the local corpora folder")
+        for d in read_pubtator(path, strict=False):
             docs.append(Document(d.id, d.passages, []))
             if len(docs) == n:
                 break
@@ -259,28 +262,29 @@ def documents_source(n: int, dest: Path) -> list[str]:
 def _complete(out: Path, src: Path) -> bool:
     if not out.exists():
         return True
-    return [d.id for d in R.read_pubtator(out)] == [d.id for d in R.read_pubtator(src)]
+    return [d.id for d in read_pubtator(out)] == [d.id for d in read_pubtator(src)]
 
 
 def tagging_kill(n_docs: int, work: Path) -> dict:
     from aioner.checkpoint import save_checkpoint
 
-    ckpt = save_checkpoint(*R.gene_model(), work / "gene")
+    ckpt = save_checkpoint(*testing.gene_model(), work / "gene")
     src = work / "tag-in" / "docs.pubtator"
     ids = documents_source(n_docs, src)
     out_dir, chunk_docs, start = work / "tag-out", 50, time.time()
     # Three kills mid-run (junk planted after each), then one while the output is assembled, then the end.
-    res = R.kill_and_resume(src, ckpt, out_dir, chunk_docs=[chunk_docs] * 4, wait_lines=6, timeout=3000)
+    res = testing.kill_and_resume(src, ckpt, out_dir, chunk_docs=[chunk_docs] * 4, wait_lines=6, timeout=3000)
     if res["final_exit"] == 0:  # finished: tag it again from scratch to kill during assembly
-        first = R.check_exactly_once(src, out_dir / "docs.pubtator", ids)
+        first = testing.check_exactly_once(src, out_dir / "docs.pubtator", ids)
     else:
         first = None
     assembly_dir = work / "tag-out-assembly"
     n_chunks = -(-n_docs // chunk_docs)
     part, out = assembly_dir / "docs.pubtator.part0", assembly_dir / "docs.pubtator"
-    cmd = R.TAG + [str(src), "--model", str(ckpt), "--output_dir", str(assembly_dir), "--task", "Gene",
+    cmd = testing.TAG + [str(src), "--model", str(ckpt), "--output_dir", str(assembly_dir), "--task", "Gene",
                    "--chunk_docs", str(chunk_docs)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=R.ONE_THREAD_ENV)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=testing.ONE_THREAD_ENV)
     deadline = time.time() + 3000
     while time.time() < deadline and proc.poll() is None:
         if part.exists() and part.read_text(errors="replace").count('"chunk"') >= n_chunks:
@@ -291,10 +295,11 @@ def tagging_kill(n_docs: int, work: Path) -> dict:
     assembly = {"killed_with_all_chunks_done": part.exists() and part.read_text(errors="replace").count('"chunk"')
                 >= n_chunks, "output_present_after_kill": out.exists(),
                 "output_complete_or_absent": _complete(out, src)}
-    final = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=3000, env=R.ONE_THREAD_ENV)
+    final = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=3000,
+                           env=testing.ONE_THREAD_ENV)
     assembly["rerun_exit"] = final.returncode
     assembly["rerun_log"] = final.stdout.strip().splitlines()[-1] if final.stdout.strip() else final.stderr[-500:]
-    assembly.update(R.check_exactly_once(src, out, ids))
+    assembly.update(testing.check_exactly_once(src, out, ids))
     assembly["leftover_files"] = sorted(p.name for p in assembly_dir.iterdir() if p.name != "docs.pubtator")
     print(f"tagging kill: {res}, {first}, assembly {assembly}", flush=True)
     return {"documents": n_docs, "chunk_docs": chunk_docs, "mid_run": {**res, **(first or {})},
@@ -302,21 +307,12 @@ def tagging_kill(n_docs: int, work: Path) -> dict:
 
 
 def training_kill(work: Path) -> dict:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from aioner.checkpoint import resolve_encoder
-
-    encoder = work / "tiny-encoder"
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-              ).save_pretrained(encoder)
-    AutoTokenizer.from_pretrained(resolve_encoder(None)).save_pretrained(encoder)
+    encoder = testing.save_tiny_encoder(work / "tiny-encoder")
     out = work / "train-out"
     base = [sys.executable, str(REPO / "train.py"), "--recipe", "single", "--corpora", "BioRED", "--sample", "60",
-            "--epochs", "2", "--batch_size", "8", "--save_steps", "4", "--encoder", str(encoder), "--eval_test",
+            "--epochs", "2", "--batch_size", "8", "--save_steps", "4", "--encoder", encoder, "--eval_test",
             "--output_dir", str(out)]
-    env = {**R.ONE_THREAD_ENV, "PYTHONUNBUFFERED": "1"}
+    env = {**testing.ONE_THREAD_ENV, "PYTHONUNBUFFERED": "1"}
     kills, resumed, start = [], [], time.time()
 
     def saved_steps():
@@ -365,7 +361,8 @@ def _total(tag: dict, key: str):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.robustness", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fuzz_cases", type=int, default=100_000)
     ap.add_argument("--unicode_examples", type=int, default=5000)
     ap.add_argument("--tag_docs", type=int, default=2000)
@@ -376,15 +373,11 @@ def main():
     ap.add_argument("--out", default=str(REPO / "results" / "robustness.json"))
     ap.add_argument("--update", action="store_true", help="keep the parts not run from an existing --out file")
     args = ap.parse_args()
-    import torch
-
     start = time.time()
     work = Path(tempfile.mkdtemp(prefix="aioner-robustness-"))
     previous = json.loads(Path(args.out).read_text()) if args.update and Path(args.out).exists() else {}
-    result = {**previous, "command": "python " + " ".join(sys.argv),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}, "
-                         f"torch {torch.__version__}; subprocesses with OMP_NUM_THREADS=1",
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    result = {**previous, "command": command("robustness"),
+              "machine": machine() + "; subprocesses with OMP_NUM_THREADS=1", "date": now(),
               "failures_found": FAILURES_FOUND}
     parts = {"fuzz": lambda: fuzz(args.fuzz_cases, args.seed), "mixed": lambda: mixed_files(args.mixed_files, args.seed),
              "unicode": lambda: unicode_property(args.unicode_examples),
@@ -416,8 +409,7 @@ def main():
     })
     if previous:
         result["parts_run"] = [n for n in parts if n not in args.skip]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: result[k] for k in ("fuzz_cases", "unhandled_exceptions", "fuzz_seconds", "unicode_examples",
                                              "peak_rss_mb_200k", "resume_lost", "resume_duplicated",

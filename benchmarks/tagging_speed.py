@@ -1,7 +1,7 @@
 """Tagging speed, side by side in one run: our engine vs the stock pipeline vs the machine's roofline.
 
-    python benchmarks/tagging_speed.py                       # BioRED test -> results/tagging_speed_cpu.json
-    python benchmarks/tagging_speed.py --docs all-tests --out results/tagging_speed_cpu_all_tests.json
+    python -m benchmarks.tagging_speed                       # BioRED test -> results/tagging_speed_cpu.json
+    python -m benchmarks.tagging_speed --docs all-tests --out results/tagging_speed_cpu_all_tests.json
 
 * ours: ``pipeline_aioner.AIONERTagger`` end to end (sentence/word splitting, sub-words, task
   tags, length-sorted batches with a token budget, encoder, CRF Viterbi + marginals, offsets)
@@ -31,18 +31,15 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from aioner.checkpoint import new_tagger, resolve_encoder, save_checkpoint  # noqa: E402
-from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
-from aioner.evaluation import corpus_documents  # noqa: E402
-from aioner.training import describe_machine  # noqa: E402
-from pipeline_aioner import AIONERTagger  # noqa: E402
+from aioner.checkpoint import new_tagger, resolve_encoder, save_checkpoint
+from aioner.encoders import DEFAULT_ENCODER
+from aioner.prediction import corpus_documents
+from benchmarks.common import command, machine, now, write_result
+from pipeline_aioner import AIONERTagger
 
 TEST_SETS = ["BioRED", "GNormPlus", "NLM-Gene", "NCBI-Disease", "BC5CDR-Chemical", "NLM-Chem", "Linnaeus",
              "Species-800", "tmVar3", "BioID"]
@@ -225,7 +222,8 @@ def run_stock(texts, batch_size, stride=None, dtype=None):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.tagging_speed", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", choices=["biored", "all-tests"], default="biored")
     ap.add_argument("--out", default="results/tagging_speed_cpu.json")
     ap.add_argument("--chunk_docs", type=int, default=256, help="documents per tag() call, as aioner-tag")
@@ -328,9 +326,8 @@ def main():
     best_full_stock = max(full_stock, key=lambda s: s["docs_per_s"]) if full_stock else None
     best_sharded = max(layouts["stock"], key=lambda s: s["docs_per_s"]) if layouts["stock"] else None
     result = {
-        "command": "python " + " ".join(sys.argv),
-        "machine": describe_machine() + f", {precision}", "precision": precision,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command("tagging_speed"),
+        "machine": machine() + f", {precision}", "precision": precision, "date": now(),
         "documents": len(texts), "test_sets": names, "encoder": DEFAULT_ENCODER,
         "tokens_per_s": round(best_ours["tokens_per_s"], 1),
         "docs_per_s": round(best_ours["docs_per_s"], 2),
@@ -367,8 +364,7 @@ def main():
                   "(Viterbi + marginals for scores) over all tagging time; stock tokens_per_s counts the "
                   "sub-words it processed"),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    write_result(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, (dict, list))}, indent=1))
 
 

@@ -17,12 +17,11 @@ A task the model was not trained on is listed as untrained and not tagged (the t
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import torch
 
-from benchmarks.common import machine, now, write_result
+from benchmarks.common import command, machine, now, pct, write_result
 
 CORPORA = ("BioRED", "GNormPlus", "NLM-Gene", "NCBI-Disease", "BC5CDR-Disease", "BC5CDR-Chemical", "NLM-Chem",
            "Linnaeus", "Species-800", "tmVar3", "BioID")
@@ -30,20 +29,17 @@ CORPORA = ("BioRED", "GNormPlus", "NLM-Gene", "NCBI-Disease", "BC5CDR-Disease", 
 
 def strict_f1(tagger, corpus: str, task: str, types: set[str] | None = None) -> tuple[float, float]:
     """(strict F1, tagging seconds) of ``tagger`` on the corpus' test set; ``types``: keep only these."""
-    from aioner.evaluation import corpus_documents, score_entities
+    from aioner.evaluation import score_predictions
+    from aioner.prediction import predict_corpus
 
-    texts, passages, gold = corpus_documents(corpus, "test")
-    start = time.time()
-    predicted = tagger.tag(texts, task, passages)
-    seconds = time.time() - start
-    pred = [(str(i), e["start"], e["end"], e["type"]) for i, ents in enumerate(predicted) for e in ents
-            if types is None or e["type"] in types]
-    score = score_entities(gold, pred, "strict", documents=[str(i) for i in range(len(texts))])
-    return round(100 * score["overall"]["f1"], 2), round(seconds, 1)
+    prediction = predict_corpus(tagger, corpus, "test", task)
+    score = score_predictions(prediction, types)["strict"]
+    return pct(score["overall"]["f1"]), round(prediction.seconds, 1)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.task_quality", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
     ap.add_argument("--corpora", nargs="+", default=list(CORPORA))
     ap.add_argument("--out", required=True)
@@ -72,7 +68,7 @@ def main():
         rows.append(row)
         print(row, flush=True)
     scored = [r for r in rows if r["trained"]]
-    result = {"command": "python -m benchmarks.task_quality " + " ".join(sys.argv[1:]), "machine": machine(),
+    result = {"command": command("task_quality"), "machine": machine(),
               "date": now(), "model": args.model, "all_task_precision": auto,
               "trained_tasks": sorted(record) if record else None, "rows": rows,
               "max_abs_bf16_minus_fp32": max((abs(r["bf16_minus_fp32"]) for r in scored), default=None),

@@ -1,6 +1,6 @@
 """Training tokens/s of our loop's step against the bare encoder's forward+backward, side by side.
 
-    python benchmarks/train_throughput.py [--encoder ID] [--steps 20] [--bf16] [--out results/train_throughput_cpu.json]
+    python -m benchmarks.train_throughput [--encoder ID] [--steps 20] [--bf16] [--out results/train_throughput_cpu.json]
 
 Both run on the same batches (real BioRED training sentences, length-grouped as the
 trainer does): the bare encoder's forward + backward of a scalar of its output, and our
@@ -10,20 +10,16 @@ Tokens are the non-padding sub-words of each batch. Goal: ours ≥ 80% of the ba
 
 import argparse
 import json
-import platform
-import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from aioner.checkpoint import new_tagger, resolve_encoder  # noqa: E402
-from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
-from aioner.features import LengthGroupedBatches, collate, encode_rows, window_budget  # noqa: E402
-from aioner.recipes import single  # noqa: E402
+from aioner.checkpoint import new_tagger, resolve_encoder
+from aioner.encoders import DEFAULT_ENCODER
+from aioner.features import LengthGroupedBatches, collate, encode_rows
+from aioner_scheme import window_budget
+from aioner.recipes import single
+from benchmarks.common import command, machine, now, write_result
 
 
 def timed(step, batches, dtype):
@@ -37,7 +33,8 @@ def timed(step, batches, dtype):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.train_throughput", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoder")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch_size", type=int, default=32)
@@ -78,9 +75,7 @@ def main():
     bare_b, ours_b = timed(bare_step, batches, dtype), timed(our_step, batches, dtype)
     bare_tps, our_tps = (bare_a + bare_b) / 2, (ours_a + ours_b) / 2
     result = {
-        "command": "python " + " ".join(sys.argv),
-        "machine": f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command("train_throughput"), "machine": machine(), "date": now(),
         "encoder": args.encoder or DEFAULT_ENCODER, "dtype": "bf16" if args.bf16 else "fp32",
         "batches": args.steps, "batch_size": args.batch_size,
         "bare_encoder_fwd_bwd_tokens_per_s": round(bare_tps, 1),
@@ -88,8 +83,7 @@ def main():
         "ratio": round(our_tps / bare_tps, 3),
         "rounds": {"bare": [round(bare_a, 1), round(bare_b, 1)], "ours": [round(ours_a, 1), round(ours_b, 1)]},
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    write_result(args.out, result)
     print(json.dumps(result, indent=1))
 
 

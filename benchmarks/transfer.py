@@ -1,18 +1,19 @@
 """The transfer-learning framework's parts, measured on BioRED test: seed ensembles, gazetteers, BiLSTM head.
 
-    python benchmarks/transfer.py                 # trains what is missing, scores, writes results/seed3.json
-    python benchmarks/transfer.py --dry_run       # the train.py commands only
+    python -m benchmarks.transfer                 # trains what is missing, scores, writes results/seed3.json
+    python -m benchmarks.transfer --dry_run       # the train.py commands only
 
 Models (one ``python train.py`` run each, all the Table 2 baseline recipe: BioRED only, all
 of its training set, 3 epochs, batch 32, the embedded MiniLM):
-* seeds 0, 1, 2 of the default head (seed 0 is ``benchmarks/reproduce.py table2 --scale cpu``'s
+* seeds 0, 1, 2 of the default head (seed 0 is ``python -m benchmarks.reproduce table2 --scale cpu``'s
   baseline, reused when it exists);
 * seed 0 with ``--head bilstm``.
 Then, on the 100 BioRED test abstracts (task ALL, strict F1 as the paper scores it):
 * each model alone, the ensemble of seeds 0+1 and of 0+1+2 (emissions averaged, one CRF
   decoding), with tagging seconds;
-* the seed-0 model followed by a gazetteer built from the BioRED *training* split's mentions
-  only (``Gazetteer.from_annotations``, min_precision 0.5), in recall, precision and both modes;
+* the seed-0 model's predictions through a gazetteer built from the BioRED *training* split's
+  mentions only (``Gazetteer.from_annotations``, min_precision 0.5), in recall, precision and both
+  modes (``Gazetteer.apply_all``: post-processing, nothing tagged again);
 * the B/I/O per-class report (macro and weighted averages) of the main systems.
 """
 
@@ -21,20 +22,18 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from aioner.encoders import DEFAULT_ENCODER  # noqa: E402
+from aioner.encoders import DEFAULT_ENCODER
+from aioner.prediction import CorpusPrediction, corpus_documents, predict_corpus
+from aioner_scheme import DEFAULT_ENTITY_TYPES
+from benchmarks.common import REPO, command, machine, now, pct, run_python, shown, write_result
 
 RECIPE = ["--recipe", "single", "--corpora", "BioRED", "--epochs", "3", "--patience", "5", "--batch_size", "32"]
-TABLE2_BASELINE = "runs/repro/cpu/single-BioRED"  # reproduce.py table2 --scale cpu, seed 0
+TABLE2_BASELINE = "runs/repro/cpu/single-BioRED"  # benchmarks.reproduce table2 --scale cpu, seed 0
 
 
 def runs(args) -> dict[str, tuple[Path, list[str]]]:
@@ -51,40 +50,30 @@ def runs(args) -> dict[str, tuple[Path, list[str]]]:
 
 
 def train(folder: Path, options: list[str], dry_run: bool) -> dict:
-    rel = folder.relative_to(REPO)
-    cmd = ["train.py", *options, "--eval_test", "--output_dir", str(rel)]
+    cmd = ["train.py", *options, "--eval_test", "--output_dir", shown(folder)]
     if (folder / "results.json").exists():
         info = json.loads((folder / "results.json").read_text())
-        print(f"[transfer] reusing {rel}", flush=True)
+        print(f"[transfer] reusing {shown(folder)}", flush=True)
         return {"command": info["command"], "train_seconds": info["seconds"], "best_dev_f1": info["best_dev_f1"]}
     if folder.exists():
         cmd += ["--resume_from_checkpoint", "latest"]
     print("python " + shlex.join(cmd), flush=True)
     if dry_run:
         return {}
-    done = subprocess.run([sys.executable, *cmd], cwd=REPO)
-    if done.returncode:
-        raise SystemExit(f"train.py failed ({done.returncode}): python {shlex.join(cmd)}")
+    run_python(cmd)
     info = json.loads((folder / "results.json").read_text())
     return {"command": info["command"], "train_seconds": info["seconds"], "best_dev_f1": info["best_dev_f1"]}
 
 
-class Fixed:
-    """A tagger that returns predictions made earlier (to post-process them without re-tagging)."""
+def summary(prediction: CorpusPrediction) -> dict:
+    """A system's entry: strict/relaxed F1 (%), per type, tagging seconds and the B/I/O per-class report."""
+    from aioner.evaluation import score_predictions
+    from aioner.scoring import document_word_tags, per_class_report
 
-    def __init__(self, predicted, scheme):
-        self.predicted, self.scheme = predicted, scheme
-
-    def tag(self, texts, task="ALL", passages=None):
-        return self.predicted
-
-
-def summary(result: dict, gold, texts) -> dict:
-    from aioner.evaluation import document_word_tags, per_class_report
-
+    result = score_predictions(prediction)
     strict = result["strict"]
-    pred = [(str(i), e["start"], e["end"], e["type"]) for i, ents in enumerate(result.pop("_predicted")) for e in ents]
-    refs, preds = document_word_tags({str(i): t for i, t in enumerate(texts)}, gold, pred)
+    refs, preds = document_word_tags(dict(zip(prediction.ids, prediction.texts)), prediction.gold,
+                                      prediction.entities())
     bio = per_class_report(refs, preds)
     return {"overall_f1": pct(strict["overall"]["f1"]), "precision": pct(strict["overall"]["precision"]),
             "recall": pct(strict["overall"]["recall"]),
@@ -95,22 +84,9 @@ def summary(result: dict, gold, texts) -> dict:
                               if isinstance(s, dict) else round(s, 4) for k, s in bio.items()}}
 
 
-def evaluate(tagger, corpus="BioRED") -> dict:
-    from aioner.evaluation import evaluate_corpus
-    from reproduce import Recorder
-
-    rec = Recorder(tagger)
-    result = evaluate_corpus(rec, corpus)
-    result["_predicted"] = rec.predicted
-    return result
-
-
-def pct(x: float) -> float:
-    return round(100 * x, 2)
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.transfer", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs_dir", default="runs/seed3")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--min_precision", type=float, default=0.5, help="gazetteer term filter on the training split")
@@ -120,10 +96,8 @@ def main(argv=None) -> int:
 
     from aioner.checkpoint import load_checkpoint
     from aioner.ensemble import AIONEREnsemble
-    from aioner.evaluation import corpus_documents
-    from aioner.gazetteer import Gazetteer, GazetteerTagger
+    from aioner.gazetteer import Gazetteer
     from pipeline_aioner import AIONERTagger
-    from reproduce import machine
 
     start = time.time()
     plan = runs(args)
@@ -131,40 +105,40 @@ def main(argv=None) -> int:
     if args.dry_run:
         return 0
 
-    texts, _, gold = corpus_documents("BioRED", "test")
     models = {name: load_checkpoint(str(folder)) for name, (folder, _) in plan.items()}
     systems = {}
     for name, (model, tok) in models.items():
         print(f"[transfer] tagging BioRED test with {name}", flush=True)
-        systems[name] = evaluate(AIONERTagger(model, tok))
+        systems[name] = predict_corpus(AIONERTagger(model, tok), "BioRED")
     seeds = [f"seed{s}" for s in args.seeds]
     tok = models[seeds[0]][1]
     ensembles = {}
     for k in range(2, len(seeds) + 1):
         members = seeds[:k]
         print(f"[transfer] tagging BioRED test with the ensemble {'+'.join(members)}", flush=True)
-        ensembles["+".join(members)] = evaluate(AIONERTagger(AIONEREnsemble([models[m][0] for m in members]).eval(), tok))
+        ensemble = AIONERTagger(AIONEREnsemble([models[m][0] for m in members]).eval(), tok)
+        ensembles["+".join(members)] = predict_corpus(ensemble, "BioRED")
 
     train_texts, _, train_gold = corpus_documents("BioRED", "train")
     gazetteer = Gazetteer.from_annotations(train_texts, train_gold, min_precision=args.min_precision)
-    base_pred = systems[seeds[0]]["_predicted"]
-    scheme = AIONERTagger(*models[seeds[0]]).scheme
+    seed0 = systems[seeds[0]]
+    types = AIONERTagger(*models[seeds[0]]).scheme.tasks[seed0.task]  # what the task may output
     gazetteered = {}
     for mode, min_score in (("recall", 1.0), ("precision", 1.0), ("precision", 0.9), ("both", 1.0)):
         key = mode if min_score == 1.0 else f"{mode} (score < {min_score})"
-        gazetteered[key] = evaluate(GazetteerTagger(Fixed(base_pred, scheme), gazetteer, mode, min_score))
-        gazetteered[key]["tagging_seconds"] = None  # post-processing of seed 0's predictions
+        gazetteered[key] = replace(seed0, predicted=gazetteer.apply_all(seed0.texts, seed0.predicted, mode,
+                                                                        min_score, types))
 
-    s = {name: summary(r, gold, texts) for name, r in systems.items()}
-    e = {name: summary(r, gold, texts) for name, r in ensembles.items()}
-    g = {name: summary(r, gold, texts) for name, r in gazetteered.items()}
+    s = {name: summary(p) for name, p in systems.items()}
+    e = {name: summary(p) for name, p in ensembles.items()}
+    g = {name: {**summary(p), "tagging_seconds": None}  # post-processing of seed 0's predictions
+         for name, p in gazetteered.items()}
     alone = [s[m]["overall_f1"] for m in seeds]
     base = s[seeds[0]]
     result = {
-        "command": "python benchmarks/transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command("transfer", argv), "machine": machine(), "date": now(),
         "encoder": DEFAULT_ENCODER, "test_set": "BioRED test (100 abstracts), task ALL, strict F1 (%)",
-        "models": {name: {**s[name], **trained[name], "run": str(plan[name][0].relative_to(REPO))} for name in plan},
+        "models": {name: {**s[name], **trained[name], "run": shown(plan[name][0])} for name in plan},
         "ensemble": {name: {**r, "members": name.split("+"),
                             "delta_vs_mean_member": round(r["overall_f1"] - sum(alone[:len(name.split('+'))])
                                                           / len(name.split("+")), 2),
@@ -180,16 +154,14 @@ def main(argv=None) -> int:
                    "dense_train_seconds": trained[seeds[0]].get("train_seconds")},
         "seconds": round(time.time() - start, 1),
     }
-    out = REPO / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    write_result(REPO / args.out, result)
     print(table(result))
     print(f"written: {args.out}")
     return 0
 
 
 def table(r: dict) -> str:
-    types = ["Gene", "Disease", "Chemical", "Species", "Variant", "CellLine"]
+    types = DEFAULT_ENTITY_TYPES
     rows = [(f"model {k}", v) for k, v in r["models"].items()] + \
            [(f"ensemble {k}", v) for k, v in r["ensemble"].items()] + \
            [(f"seed0 + gazetteer {k}", v) for k, v in r["gazetteer"]["modes"].items()]

@@ -39,7 +39,7 @@ from aioner_scheme import AIOScheme, Span, default_tasks, spans_from_labels
 from aioner_text import segment
 
 from .conll import ConllSentence, iob_spans, read_conll
-from .corpora import Corpus, fetch, get_corpus
+from .corpora import CORPORA, Corpus, CorpusUnavailableError, fetch, get_corpus
 from .documents import CorpusFormatError, Document, Mention, Passage
 from .pubtator import read_pubtator
 
@@ -276,7 +276,7 @@ def convert_split(corpus: Corpus | str, split: str, *, scheme: AIOScheme | None 
     docs, source, orphans = _read_split(corpus, split, strict)
     kept = [d for d in docs if d.id not in exclude_ids]
     report.test_overlap_removed = len(docs) - len(kept)
-    docs = _sample(kept, sample, seed)
+    docs = sample_documents(kept, sample, seed)
     report.reader_problems = _problems(docs, orphans)
     if corpus.format != "pubtator":
         return conll_rows([d.infons["conll"] for d in docs], corpus, split, scheme, report, source), report
@@ -290,7 +290,9 @@ def convert_split(corpus: Corpus | str, split: str, *, scheme: AIOScheme | None 
     return rows, report
 
 
-def _sample(docs: list, sample, seed: int) -> list:
+def sample_documents(docs: list, sample: float | int | None, seed: int) -> list:
+    """A fraction (``sample`` < 1) or a count (>= 1) of ``docs`` drawn with ``seed``, in their
+    original order; all of them when ``sample`` is None."""
     if sample is None:
         return docs
     n = round(len(docs) * sample) if sample < 1 else min(int(sample), len(docs))
@@ -298,13 +300,32 @@ def _sample(docs: list, sample, seed: int) -> list:
     return [docs[i] for i in picked]
 
 
-def test_document_ids(corpora: Iterable[str]) -> set[str]:
-    """Ids of every document in the test splits of ``corpora``."""
-    ids = set()
-    for name in corpora:
+def document_ids_of_tests(corpora: Iterable[str] | None = None, *, local_only: bool = False,
+                          files: dict[str, bool] | None = None) -> set[str]:
+    """Ids of every document in the test splits of ``corpora`` (None: every registered corpus).
+
+    (Not named ``test_*``: pytest would collect it from any test module that imports it.)
+    A test file shared by several corpora (BC5CDR's two tasks) is read once. ``local_only``:
+    a test file that is in neither the corpora folder nor the cache is skipped instead of
+    downloaded. ``files``, when given, receives each test file's path and whether it was
+    read, so that a caller can say exactly which test sets were checked.
+    """
+    files = {} if files is None else files
+    ids: set[str] = set()
+    for name in (CORPORA if corpora is None else corpora):
         corpus = get_corpus(name)
-        if "test" in corpus.splits and corpus.format == "pubtator":
-            ids.update(d.id for d in read_pubtator(fetch(corpus.splits["test"]), strict=False))
+        source = corpus.splits.get("test")
+        if source is None or corpus.format != "pubtator" or source.path in files:
+            continue
+        try:
+            path = fetch(source, allow_download=not local_only)
+        except CorpusUnavailableError:
+            if not local_only:
+                raise
+            files[source.path] = False
+            continue
+        ids.update(d.id for d in read_pubtator(path, strict=False))
+        files[source.path] = True
     return ids
 
 

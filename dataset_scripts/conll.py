@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from aioner_scheme import spans_from_labels
+
 from .documents import (CorpusFormatError, Document, Mention, Passage, iter_lines,
                         open_for_writing, source_name)
 
@@ -89,17 +91,12 @@ def read_conll(path_or_file, *, tag_column: int = -1, word_column: int = 0,
 
 
 def iob_spans(tags: list[str]) -> list[tuple[int, int, str]]:
-    """(first token, last token + 1, type) of each entity in an IOB1 or IOB2 tag sequence."""
-    spans: list[list] = []
-    for i, tag in enumerate(tags):
-        if tag == "O":
-            continue
-        kind = tag[2:]
-        if tag.startswith("I-") and spans and spans[-1][1] == i and spans[-1][2] == kind:
-            spans[-1][1] = i + 1
-        else:
-            spans.append([i, i + 1, kind])
-    return [tuple(s) for s in spans]
+    """(first token, last token + 1, type) of each entity in an IOB1 or IOB2 tag sequence.
+
+    Decoded by the scheme's ``spans_from_labels`` (the one BIO decoder: an ``I-X`` that does not
+    continue an ``X`` starts one), as tuples for the CoNLL readers and scorers.
+    """
+    return [(s.start, s.end, s.type) for s in spans_from_labels(tags)]
 
 
 def conll_to_documents(sentences: Iterable[ConllSentence], doc_prefix: str, *,

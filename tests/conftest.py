@@ -1,4 +1,8 @@
-"""Shared fixtures: a tiny random BERT tagger for fast tests and the embedded MiniLM for real ones."""
+"""Shared fixtures: a tiny random BERT tagger for fast tests and the embedded MiniLM for real ones.
+
+The tiny models themselves are ``aioner.testing`` (the benchmarks use them too); ``tiny_tagger`` is
+imported from here by the tests.
+"""
 
 import os
 import sys
@@ -12,6 +16,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+from aioner.testing import gene_model, save_tiny_encoder, tiny_tagger  # noqa: E402, F401  (tiny_tagger: tests)
+
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = Path(os.environ.get("AIONER_CORPORA", REPO.parent / "shared" / "corpora"))
 
@@ -23,38 +29,19 @@ def corpus_file(*parts) -> Path:
     return path
 
 
-def tiny_tagger(decoder="crf", tasks=None, seed=0):
-    """An AIONER model on a 2-layer, 32-wide random BERT, with the embedded tokenizer plus task tags."""
-    import torch
-    from transformers import BertConfig
-
-    from aioner.checkpoint import resolve_encoder, tokenizer_with_tags
-    from aioner_scheme import AIOScheme
-    from modeling_aioner import AIONERConfig, AIONERForTokenClassification
-
-    torch.manual_seed(seed)
-    scheme = AIOScheme(tasks)
-    tokenizer = tokenizer_with_tags(resolve_encoder(None), scheme)
-    encoder = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
-    config = AIONERConfig(encoder_config=encoder.to_dict(), tasks=scheme.to_pairs(), decoder=decoder)
-    return AIONERForTokenClassification(config).eval(), tokenizer
+def pubtator_head(n: int, dest: Path) -> list[str]:
+    """The first n documents of BC5CDR (train+dev) as a PubTator file; their ids."""
+    text = corpus_file("pubtator", "BC5CDR_TrainDev.PubTator").read_text(encoding="utf-8")
+    blocks = [b for b in text.split("\n\n") if b.strip()][:n]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return [b.split("|", 1)[0] for b in blocks]
 
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory):
     """A 2-layer, 32-wide random BERT saved like a Hub encoder (a folder), with the embedded tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from aioner.checkpoint import resolve_encoder
-
-    path = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-              ).save_pretrained(path)
-    AutoTokenizer.from_pretrained(resolve_encoder(None)).save_pretrained(path)
-    return str(path)
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +50,14 @@ def tiny_checkpoint(tmp_path_factory):
 
     model, tokenizer = tiny_tagger()
     return save_checkpoint(model, tokenizer, tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def gene_checkpoint(tmp_path_factory):
+    """Tiny model whose head calls every word B-Gene in the Gene task and B-Disease in the Disease task."""
+    from aioner.checkpoint import save_checkpoint
+
+    return save_checkpoint(*gene_model(("B-Gene", "B-Disease")), tmp_path_factory.mktemp("gene-ckpt"))
 
 
 @pytest.fixture(scope="session")

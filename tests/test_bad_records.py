@@ -3,8 +3,8 @@
 import json
 import subprocess
 
+from aioner.testing import ONE_THREAD_ENV, TAG, kill_and_resume
 from conftest import REPO, corpus_file
-from test_robustness import ONE_THREAD_ENV, TAG, gene_checkpoint, kill_and_resume, pubtator_head  # noqa: F401
 
 
 def tag(*args):

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from aioner_scheme import AIOScheme
-from dataset_scripts import build as build_mod, corpora
+from dataset_scripts import build as build_mod, corpora, hf_datasets
 from dataset_scripts.aio import convert_split, rows_to_documents, scheme_for
 from dataset_scripts.corpora import (CORPORA, CorpusUnavailableError, SourceFile, fetch, get_corpus,
                                      sha256_of)
@@ -56,7 +56,7 @@ def source_of(corpus, split: str) -> str:
 def local_splits(name: str) -> list[str]:
     """The corpus' splits whose file is in shared/corpora (NLM-Chem's training file is not)."""
     corpus = get_corpus(name)
-    return [s for s in build_mod.corpus_splits(name) if (SHARED / source_of(corpus, s)).is_file()]
+    return [s for s in hf_datasets.corpus_splits(name) if (SHARED / source_of(corpus, s)).is_file()]
 
 
 @functools.lru_cache(maxsize=None)
@@ -363,9 +363,9 @@ def test_built_configs_load_offline_with_no_remote_code(tmp_path, monkeypatch, c
     assert time.time() - start < 60
     assert "JNLPBA/train skipped" in capsys.readouterr().err  # not local, no download offline
     assert not list(out.rglob("*.py"))
-    by_split = {(r.corpus, build_mod.SPLIT_NAMES[r.split]): r for r in reports}
-    expected_features = {"BioRED": build_mod.features(AIOScheme()),
-                         "JNLPBA": build_mod.features(scheme_for(get_corpus("JNLPBA")))}
+    by_split = {(r.corpus, hf_datasets.SPLIT_NAMES[r.split]): r for r in reports}
+    expected_features = {"BioRED": hf_datasets.features(AIOScheme()),
+                         "JNLPBA": hf_datasets.features(scheme_for(get_corpus("JNLPBA")))}
     for config, split_names in (("BioRED", ["train", "validation", "test"]), ("JNLPBA", ["validation", "test"])):
         ds = datasets.load_dataset(str(out), config, cache_dir=str(tmp_path / "hf-cache"))
         assert sorted(ds) == sorted(split_names)
@@ -411,7 +411,7 @@ def test_merged_training_set_leaves_out_biored_test_documents():
             distinct |= {(train.name, d.id) for d in read_pubtator(train, strict=False) if d.id in test_ids}
     assert len(distinct) == 72
     # sample=2 keeps the test fast: documents are left out before the sample is drawn.
-    dd, reports = build_mod.merged_dataset(sample=2, seed=0)
+    dd, reports = hf_datasets.merged_dataset(sample=2, seed=0)
     removed = Counter()
     for r in reports:
         removed[r.corpus] += r.test_overlap_removed
@@ -440,7 +440,7 @@ def test_sample_is_deterministic():
     full = converted("BioRED", "train")[1].documents  # shared with the round trip
     assert docs(sample=0.1, seed=7)[1].documents == round(full * 0.1)
     assert convert_split("BioRED", "dev", sample=10 ** 6)[1].documents == converted("BioRED", "dev")[1].documents
-    dd, reps = build_mod.corpus_dataset("BioRED", sample=5, seed=1)
+    dd, reps = hf_datasets.corpus_dataset("BioRED", sample=5, seed=1)
     assert [(r.split, r.documents) for r in reps] == [("train", 5), ("dev", converted("BioRED", "dev")[1].documents),
                                                       ("test", 100)]
 
@@ -598,11 +598,11 @@ def test_jnlpba_without_train_file_skips_it_offline(monkeypatch, capsys):
         silent.listen(8)
         monkeypatch.setenv("AIONER_CORPORA_MIRROR", f"http://127.0.0.1:{silent.getsockname()[1]}")
         start = time.time()
-        dd, reports = build_mod.corpus_dataset("JNLPBA")
+        dd, reports = hf_datasets.corpus_dataset("JNLPBA")
         assert time.time() - start < 30
         assert sorted(dd) == ["test", "validation"]
         assert [r.split for r in reports] == ["devel", "test"]
         assert "JNLPBA/train skipped" in capsys.readouterr().err
         with pytest.raises(CorpusUnavailableError, match="downloads are off"):
-            build_mod.corpus_dataset("JNLPBA", splits=["train"])
+            hf_datasets.corpus_dataset("JNLPBA", splits=["train"])
     assert dd["validation"].num_rows == reports[0].sentences == 1739

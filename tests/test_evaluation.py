@@ -1,4 +1,5 @@
-"""aioner.evaluation, aioner.evaluate_cli and metrics/aioner_ner against hand-computed numbers."""
+"""aioner.scoring, aioner.significance, aioner.evaluation, aioner.evaluate_cli and metrics/aioner_ner against
+hand-computed numbers."""
 
 import json
 import os
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aioner import evaluate_cli
-from aioner import evaluation as ev
+from aioner import evaluation, scoring, significance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,7 @@ PRED = [("1", 0, 5, "Gene"),       # exact
 
 
 def test_strict_by_hand():
-    s = ev.score_entities(GOLD, PRED, "strict")
+    s = scoring.score_entities(GOLD, PRED, "strict")
     assert (s["overall"]["tp"], s["overall"]["pred"], s["overall"]["gold"]) == (1, 6, 4)
     assert s["overall"]["precision"] == approx(1 / 6) and s["overall"]["recall"] == approx(1 / 4)
     assert s["overall"]["f1"] == approx(0.2)
@@ -38,7 +39,7 @@ def test_strict_by_hand():
 
 
 def test_relaxed_by_hand_two_predictions_on_one_gold_count_once():
-    s = ev.score_entities(GOLD, PRED, "relaxed")
+    s = scoring.score_entities(GOLD, PRED, "relaxed")
     gene = s["per_type"]["Gene"]
     assert (gene["tp"], gene["pred"], gene["gold"]) == (2, 4, 2)  # not 3: gold (30, 35) is used once
     assert s["per_type"]["Disease"]["tp"] == 1
@@ -49,11 +50,11 @@ def test_relaxed_by_hand_two_predictions_on_one_gold_count_once():
 def test_relaxed_needs_a_shared_character_not_just_touching():
     # AIONER's Test_Evaluation.py tests max(starts) <= min(ends) and would count this one.
     gold = [("d", 0, 5, "Gene")]
-    assert ev.score_entities(gold, [("d", 5, 9, "Gene")], "relaxed")["overall"]["tp"] == 0
-    assert ev.score_entities(gold, [("d", 4, 9, "Gene")], "relaxed")["overall"]["tp"] == 1
-    assert ev.score_entities(gold, [("d", 0, 5, "Disease")], "relaxed")["overall"]["tp"] == 0  # same type needed
+    assert scoring.score_entities(gold, [("d", 5, 9, "Gene")], "relaxed")["overall"]["tp"] == 0
+    assert scoring.score_entities(gold, [("d", 4, 9, "Gene")], "relaxed")["overall"]["tp"] == 1
+    assert scoring.score_entities(gold, [("d", 0, 5, "Disease")], "relaxed")["overall"]["tp"] == 0  # same type needed
     with pytest.raises(ValueError, match="mode"):
-        ev.score_entities(gold, gold, "lenient")
+        scoring.score_entities(gold, gold, "lenient")
 
 
 def test_type_map_ncbi_disease_and_ignored_types():
@@ -63,39 +64,39 @@ def test_type_map_ncbi_disease_and_ignored_types():
     gold = [("1", 0, 4, "SpecificDisease"), ("1", 10, 14, "DiseaseClass"), ("1", 20, 24, "Modifier"),
             ("1", 30, 34, "CompositeMention")]
     pred = [("1", 0, 4, "Disease"), ("1", 10, 14, "DiseaseClass"), ("1", 40, 44, "Gene")]
-    s = ev.score_entities(gold, pred, "strict", type_map=ncbi)
+    s = scoring.score_entities(gold, pred, "strict", type_map=ncbi)
     assert s["per_type"]["Disease"] == {"precision": 1.0, "recall": 0.5, "f1": approx(2 / 3), "tp": 2,
                                         "pred": 2, "gold": 4}
     assert s["per_type"]["Gene"]["pred"] == 1  # a type the corpus lacks stays a visible false positive
     # mapped to None: ignored on both sides (tmVar3 annotates genes but evaluates variants only)
     tmvar = CORPORA["tmVar3"].types
-    s = ev.score_entities([("1", 0, 4, "ProteinMutation"), ("1", 5, 9, "Gene")],
+    s = scoring.score_entities([("1", 0, 4, "ProteinMutation"), ("1", 5, 9, "Gene")],
                           [("1", 0, 4, "Variant"), ("1", 5, 9, "Gene")], type_map=tmvar)
     assert s["overall"]["f1"] == 1.0 and list(s["per_type"]) == ["Variant"]
     with pytest.raises(KeyError, match="Protein"):  # a gold type missing from the map is not dropped silently
-        ev.score_entities([("1", 0, 4, "Protein")], [], type_map=ncbi)
-    assert ev.map_tags(["B-SpecificDisease", "I-SpecificDisease", "O-ALL", "B-Gene"], tmvar | ncbi) == \
+        scoring.score_entities([("1", 0, 4, "Protein")], [], type_map=ncbi)
+    assert scoring.map_tags(["B-SpecificDisease", "I-SpecificDisease", "O-ALL", "B-Gene"], tmvar | ncbi) == \
         ["B-Disease", "I-Disease", "O", "O"]
 
 
 def test_empty_predictions_give_zeros():
-    s = ev.score_entities(GOLD, [], "relaxed")
+    s = scoring.score_entities(GOLD, [], "relaxed")
     assert s["overall"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "tp": 0, "pred": 0, "gold": 4}
-    assert ev.score_entities([], [], "strict")["overall"]["f1"] == 0.0
+    assert scoring.score_entities([], [], "strict")["overall"]["f1"] == 0.0
 
 
 def test_prediction_for_a_document_absent_from_the_gold_raises():
     with pytest.raises(KeyError, match="'9'"):
-        ev.score_entities(GOLD, PRED + [("9", 0, 1, "Gene")], documents=["1", "2"])
+        scoring.score_entities(GOLD, PRED + [("9", 0, 1, "Gene")], documents=["1", "2"])
     # a gold document without gold mentions is fine
-    ev.score_entities(GOLD, [("3", 0, 1, "Gene")], documents=["1", "2", "3"])
+    scoring.score_entities(GOLD, [("3", 0, 1, "Gene")], documents=["1", "2", "3"])
 
 
 # ----- word tags -----
 def test_seqeval_strict_iob2_by_hand():
     refs = [["B-Gene", "I-Gene", "O", "B-Disease"], ["O-ALL", "B-Chemical", "I-Chemical"]]
     preds = [["B-Gene", "I-Gene", "O-Gene", "B-Gene"], ["I-Chemical", "I-Chemical", "O"]]
-    s = ev.seqeval_scores(refs, preds)
+    s = scoring.seqeval_scores(refs, preds)
     # gold: Gene, Disease, Chemical; predicted: Gene (right), Gene (wrong); strict IOB2
     # starts no entity at an I- tag, so sentence 2 predicts nothing.
     assert (s["overall_precision"], s["overall_recall"]) == (approx(1 / 2), approx(1 / 3))
@@ -109,14 +110,14 @@ def test_seqeval_strict_iob2_by_hand():
     plain = [[t if not t.startswith("O") else "O" for t in seq] for seq in preds]
     assert s["overall_f1"] == approx(f1_score([[("O" if t.startswith("O") else t) for t in r] for r in refs],
                                               plain, mode="strict", scheme=IOB2))
-    lenient = ev.seqeval_scores([["B-Gene", "O"]], [["I-Gene", "O"]], mode=None)
+    lenient = scoring.seqeval_scores([["B-Gene", "O"]], [["I-Gene", "O"]], mode=None)
     assert lenient["overall_f1"] == 1.0  # conlleval: I-Gene starts an entity
 
 
 def test_per_class_report_macro_and_weighted_by_hand():
     refs = [["B-Gene", "I-Gene", "I-Gene", "O-ALL", "O", "O-Gene", "B-Disease"]]
     preds = [["B-Gene", "I-Gene", "O-ALL", "O", "O", "O", "O-Disease"]]
-    r = ev.per_class_report(refs, preds)
+    r = scoring.per_class_report(refs, preds)
     # B: gold 2, pred 1, right 1; I: gold 2, pred 1, right 1; O: gold 3, pred 5, right 3
     assert r["B"] == {"precision": 1.0, "recall": 0.5, "f1": approx(2 / 3), "support": 2}
     assert r["O"] == {"precision": approx(0.6), "recall": 1.0, "f1": approx(0.75), "support": 3}
@@ -127,14 +128,14 @@ def test_per_class_report_macro_and_weighted_by_hand():
     assert r["weighted avg"]["precision"] == approx(5.8 / 7)
     assert r["weighted avg"]["recall"] == approx(5 / 7)
     assert r["weighted avg"]["f1"] == approx((2 * 2 / 3 + 2 * 2 / 3 + 3 * 0.75) / 7)
-    full = ev.per_class_report(refs, preds, collapse_types=False)
+    full = scoring.per_class_report(refs, preds, collapse_types=False)
     assert set(full) == {"B-Gene", "I-Gene", "B-Disease", "O", "accuracy", "macro avg", "weighted avg"}
-    assert "| macro avg | 0.8667 | 0.6667 | 0.6944 | 7 |" in ev.format_per_class(r)
+    assert "| macro avg | 0.8667 | 0.6667 | 0.6944 | 7 |" in scoring.format_per_class(r)
 
 
 def test_document_word_tags_project_character_spans_on_words():
     text = "BRCA1 causes breast cancer."
-    refs, preds = ev.document_word_tags({"d": text}, [("d", 13, 26, "Disease")], [("d", 20, 26, "Disease")])
+    refs, preds = scoring.document_word_tags({"d": text}, [("d", 13, 26, "Disease")], [("d", 20, 26, "Disease")])
     assert refs == [["O", "O", "B-Disease", "I-Disease", "O"]]
     assert preds == [["O", "O", "O", "B-Disease", "O"]]
 
@@ -149,34 +150,34 @@ def _systems(n=30):
 
 def test_wilcoxon_and_bootstrap_identical_systems_are_not_significant():
     gold, better, worse = _systems()
-    w = ev.wilcoxon_test(gold, worse, worse)
+    w = significance.wilcoxon_test(gold, worse, worse)
     assert w["p_value"] == 1.0 and w["differing_documents"] == 0
-    b = ev.paired_bootstrap(gold, worse, worse, n_resamples=200, seed=1)
+    b = significance.paired_bootstrap(gold, worse, worse, n_resamples=200, seed=1)
     assert b["p_value"] == 1.0 and b["delta_f1"] == 0.0
 
 
 def test_wilcoxon_and_bootstrap_always_better_system_is_significant():
     gold, better, worse = _systems()
-    w = ev.wilcoxon_test(gold, better, worse, "relaxed")
+    w = significance.wilcoxon_test(gold, better, worse, "relaxed")
     assert w["p_value"] < 0.05 and w["documents"] == 30
     assert (w["mean_f1_a"], w["mean_f1_b"]) == (1.0, approx(2 / 3))
-    b = ev.paired_bootstrap(gold, better, worse, n_resamples=500, seed=0)
+    b = significance.paired_bootstrap(gold, better, worse, n_resamples=500, seed=0)
     assert b["p_value"] < 0.05 and b["delta_f1"] == approx(1 / 3)  # micro F1 1 vs 2*30/(30+60)
     assert b["ci95"][0] > 0
-    again = ev.paired_bootstrap(gold, better, worse, n_resamples=500, seed=0)
+    again = significance.paired_bootstrap(gold, better, worse, n_resamples=500, seed=0)
     assert again == b  # fixed seed: reproducible
     # a system better on half the documents and worse on the other half: no significance
     mixed = [g for g in gold if int(g[0]) % 2 == 0] + [g for g in gold if int(g[0]) % 2 and g[1] == 0]
     flipped = [g for g in gold if int(g[0]) % 2 == 1] + [g for g in gold if int(g[0]) % 2 == 0 and g[1] == 0]
-    assert ev.wilcoxon_test(gold, mixed, flipped)["p_value"] > 0.05
-    assert ev.paired_bootstrap(gold, mixed, flipped, n_resamples=300)["p_value"] > 0.05
+    assert significance.wilcoxon_test(gold, mixed, flipped)["p_value"] > 0.05
+    assert significance.paired_bootstrap(gold, mixed, flipped, n_resamples=300)["p_value"] > 0.05
 
 
 def test_per_document_f1_empty_documents():
-    f1 = ev.per_document_f1([("a", 0, 1, "Gene")], [("b", 0, 1, "Gene")], documents=["a", "b", "c"])
+    f1 = significance.per_document_f1([("a", 0, 1, "Gene")], [("b", 0, 1, "Gene")], documents=["a", "b", "c"])
     assert f1 == {"a": 0.0, "b": 0.0, "c": 1.0}  # c: nothing to find, nothing found
     with pytest.raises(KeyError, match="'z'"):
-        ev.wilcoxon_test([], [("z", 0, 1, "Gene")], [], documents=["a"])
+        significance.wilcoxon_test([], [("z", 0, 1, "Gene")], [], documents=["a"])
 
 
 # ----- files and the CLI -----
@@ -295,7 +296,7 @@ def test_score_documents_on_parsed_pubtator():
     from dataset_scripts.pubtator import parse_pubtator_string
 
     gold, pred = parse_pubtator_string(PUBTATOR_GOLD), parse_pubtator_string(PUBTATOR_PRED)
-    assert ev.score_documents(gold, pred, "relaxed")["overall"]["tp"] == 2
-    assert ev.score_documents(gold, pred[:1], "strict")["overall"]["gold"] == 4  # doc 200 has no gold
+    assert evaluation.score_documents(gold, pred, "relaxed")["overall"]["tp"] == 2
+    assert evaluation.score_documents(gold, pred[:1], "strict")["overall"]["gold"] == 4  # doc 200 has no gold
     with pytest.raises(KeyError, match="300"):
-        ev.score_documents(gold[:1], pred[:1] + parse_pubtator_string("300|t|X.\n300|a|\n"))
+        evaluation.score_documents(gold[:1], pred[:1] + parse_pubtator_string("300|t|X.\n300|a|\n"))

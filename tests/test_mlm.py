@@ -21,7 +21,7 @@ def _test_documents(path):
 
 def test_text_is_train_split_only(biored_files):
     """No test document (by id, nor any of its sentences) and no dev hold-out document is in the text."""
-    from aioner.mlm import collect_documents, split_sentences
+    from aioner.mlm_data import collect_documents, split_sentences
     from dataset_scripts.aio import SplitReport, read_documents
     from dataset_scripts.corpora import get_corpus
 
@@ -43,7 +43,7 @@ def test_text_is_train_split_only(biored_files):
 def test_pack_keeps_every_subword_in_order(tiny_encoder):
     from transformers import AutoTokenizer
 
-    from aioner.mlm import pack
+    from aioner.mlm_data import pack_documents as pack
 
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     docs = [("X", "1", ["Hepatocyte nuclear factor-6 regulates insulin secretion.", "It is a transcription factor."]),
@@ -61,7 +61,7 @@ def test_pack_keeps_every_subword_in_order(tiny_encoder):
 def test_whole_word_masking_masks_every_subword(tiny_encoder):
     from transformers import AutoTokenizer
 
-    from aioner.mlm import MaskingCollator, pack
+    from aioner.mlm_data import MaskingCollator, pack_documents as pack
 
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
     docs = [("X", str(i), ["Hepatocyte nuclear factor-6 polymorphisms and hyperinsulinaemia in Langerhans cells."])
@@ -91,7 +91,8 @@ def test_mlm_loss_falls_and_encoder_plugs_in(tiny_encoder, biored_files, tmp_pat
     from transformers import AutoConfig, AutoModel
 
     from aioner.checkpoint import new_tagger
-    from aioner.features import collate, encode_rows, window_budget
+    from aioner.features import collate, encode_rows
+    from aioner_scheme import window_budget
     from aioner.mlm import MLMArgs, train_mlm
     from modeling_aioner import AIONERConfig, AIONERForTokenClassification
 
@@ -182,14 +183,9 @@ def test_masked_only_loss_equals_the_models_own(arch):
 
 
 def test_benchmark_dry_run_and_default_rule(capsys):
-    """benchmarks/encoders.py: the commands it would run, and how it picks the default."""
-    import importlib.util
-    from pathlib import Path
+    """python -m benchmarks.encoders: the commands it would run, and how it picks the default."""
+    from benchmarks import encoders as bench
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "encoders.py"
-    spec = importlib.util.spec_from_file_location("bench_encoders", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     assert bench.main(["--dry_run", "--budget_minutes", "1", "--with_aio"]) == 0
     out = capsys.readouterr().out
     assert "pretrain_mlm.py --encoder embedded:all-MiniLM-L6-v2" in out

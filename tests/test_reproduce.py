@@ -1,7 +1,6 @@
-"""benchmarks/reproduce.py: table2 end to end at the smoke scale (a tiny random encoder, two
+"""python -m benchmarks.reproduce: table2 end to end at the smoke scale (a tiny random encoder, two
 optimizer steps per model), and every experiment's dry run (the train.py commands it would run)."""
 
-import importlib.util
 import json
 import os
 import shlex
@@ -12,23 +11,20 @@ import pytest
 
 from conftest import REPO
 
-SCRIPT = REPO / "benchmarks" / "reproduce.py"
 TYPES = {"Gene", "Disease", "Chemical", "Species", "Variant", "CellLine"}
 
 
 @pytest.fixture(scope="module")
 def reproduce():
-    """The script as a module (benchmarks/ is not a package), for the in-process dry runs."""
-    spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce"] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
+    """The benchmark as a module, for the in-process dry runs."""
+    from benchmarks import reproduce
+
+    return reproduce
 
 
 def run_script(*args):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "benchmarks.reproduce", *map(str, args)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -45,7 +41,7 @@ def test_table2_smoke_writes_both_systems_per_type_and_the_wilcoxon_test(tiny_en
         assert set(entry["per_type_f1"]) >= TYPES  # BioRED test has all six types
         assert recipe in entry["command"] and entry["train_seconds"] > 0 and entry["reused"] is False
     assert {"command", "commands", "machine", "date", "seconds", "scale", "encoder", "paper", "note"} <= set(result)
-    assert result["command"].startswith("python benchmarks/reproduce.py table2 --scale smoke")
+    assert result["command"].startswith("python -m benchmarks.reproduce table2 --scale smoke")
     assert len(result["commands"]) == 2 and set(result["seconds"]["runs"]) == set(result["commands"])
     assert result["scale"] == "smoke" and result["encoder"] == tiny_encoder
     assert result["paper"]["baseline"]["overall_f1"] == 89.34 and result["paper"]["aioner"]["overall_f1"] == 91.26
@@ -103,12 +99,9 @@ def test_dry_run_prints_the_right_train_commands_and_writes_nothing(reproduce, e
     if experiment == "fig4":  # AIONER-Pretrained starts from table2's AIO model
         assert any(f"--init_from {tmp_path}/runs/cpu/aioner-s0.1-BioREDall " in c for c in commands)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
-    # Every command is one train.py accepts (fig3's --corpus_sample only once train.py has it).
+    # Every command is one train.py accepts.
     for c in commands:
-        argv = shlex.split(c)[2:]
-        if "--corpus_sample" in argv and not reproduce.train_py_supports("--corpus_sample"):
-            continue
-        train.check_args(train.parse_args(argv))  # options parse, corpus names exist
+        train.check_args(train.parse_args(shlex.split(c)[2:]))  # options parse, corpus names exist
 
 
 def test_every_scale_names_the_same_settings(reproduce):

@@ -73,7 +73,7 @@ def test_training_and_tagging_cut_the_same_windows():
     """One window budget (aioner_scheme.window_budget) for training features and tagging windows: a tokenizer
     whose model_max_length is below the model's window_length caps both (training used to ignore it)."""
     from aioner.features import encode_rows
-    from conftest import tiny_tagger
+    from aioner.testing import tiny_tagger
     from aioner_scheme import reserved_length, window_budget
     from pipeline_aioner import AIONERTagger
 

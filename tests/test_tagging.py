@@ -15,19 +15,6 @@ from conftest import REPO, corpus_file, tiny_tagger
 TAG = [sys.executable, "-m", "aioner.tagging"]
 
 
-@pytest.fixture(scope="session")
-def gene_checkpoint(tmp_path_factory):
-    """Tiny model whose head calls every word B-Gene in the Gene task and B-Disease in the Disease task."""
-    from aioner.checkpoint import save_checkpoint
-
-    model, tokenizer = tiny_tagger()
-    with torch.no_grad():
-        model.classifier.bias.fill_(-100.0)
-        for label in ("B-Gene", "B-Disease"):
-            model.classifier.bias[model.config.label2id[label]] = 100.0
-    return save_checkpoint(model, tokenizer, tmp_path_factory.mktemp("gene-ckpt"))
-
-
 def biored_head(tmp_path, n):
     text = corpus_file("pubtator", "BioRED_Test.PubTator").read_text(encoding="utf-8")
     blocks = [b for b in text.split("\n\n") if b.strip()][:n]
@@ -116,7 +103,7 @@ def test_overlapping_returns_every_types_entities(gene_checkpoint, tmp_path):
 
 def test_overlapping_merges_nested_entities_of_two_types():
     """The per-type passes are merged without losing a nested entity (a constructed engine)."""
-    from aioner.tagging import Tagger
+    from aioner.tagging import DocumentTagger
     from aioner_scheme import AIOScheme
     from dataset_scripts.documents import Document, Passage
 
@@ -134,7 +121,7 @@ def test_overlapping_merges_nested_entities_of_two_types():
             return [[{"start": s, "end": e, "type": t, "text": text[s:e], "score": 1.0} for s, e, t in found]]
 
     def run(mode):
-        ents = Tagger(Engine(), "ALL", overlapping=mode).tag([Document("d", [Passage(0, text)], [])])[0]
+        ents = DocumentTagger(Engine(), "ALL", overlapping=mode).tag([Document("d", [Passage(0, text)], [])])[0]
         return [(e["text"], e["type"]) for e in ents]
 
     flat = [("growth hormone deficiency", "Disease")]

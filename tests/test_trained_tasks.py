@@ -56,10 +56,10 @@ def test_pipeline_refuses_an_untrained_task_and_names_the_trained_ones(disease_o
 
 def test_overlapping_runs_no_untrained_pass(disease_only, tmp_path):
     from aioner.checkpoint import load_checkpoint
-    from aioner.tagging import Tagger
+    from aioner.tagging import DocumentTagger
     from pipeline_aioner import AIONERTagger
 
-    tagger = Tagger(AIONERTagger(*load_checkpoint(str(disease_only))), "Disease", "nested")
+    tagger = DocumentTagger(AIONERTagger(*load_checkpoint(str(disease_only))), "Disease", "nested")
     assert tagger.tasks == ["Disease"]
     assert set(tagger.skipped) == {"Gene", "Chemical", "Species", "Variant", "CellLine"}
     (tmp_path / "in.txt").write_text("Hereditary breast cancer in HeLa cells.\n")

@@ -180,7 +180,6 @@ def test_push_to_hub_goes_as_far_as_the_network(single_run, monkeypatch):
 
 
 def test_command_line_beats_yaml_in_every_spelling(tmp_path):
-    sys.path.insert(0, str(REPO))
     from train import parse_args
 
     cfg = tmp_path / "run.yaml"
