@@ -15,8 +15,8 @@ and ``pipeline_aioner.py``), so it imports nothing but the standard library.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 # The six BioRED entity types, in the order of the original 19-label vocabulary.
 DEFAULT_ENTITY_TYPES = ("Gene", "Disease", "Chemical", "Species", "Variant", "CellLine")
@@ -60,7 +60,8 @@ def check_trained(task: str, trained_tasks: dict | None) -> str:
         trained = sorted(t for t, e in trained_tasks.items() if e.get("sentences"))
         raise UntrainedTaskError(
             f"task {task!r} had no training data in this checkpoint, so its output would be noise: "
-            f"it was trained on the tasks {trained}")
+            f"it was trained on the tasks {trained}"
+        )
     return task
 
 
@@ -122,7 +123,7 @@ class AIOScheme:
 
     # ----- construction from / to a checkpoint's config -----
     @classmethod
-    def for_entity_types(cls, entity_types: Sequence[str] = DEFAULT_ENTITY_TYPES) -> "AIOScheme":
+    def for_entity_types(cls, entity_types: Sequence[str] = DEFAULT_ENTITY_TYPES) -> AIOScheme:
         return cls(default_tasks(entity_types))
 
     def to_dict(self) -> dict[str, list[str]]:
@@ -150,9 +151,7 @@ class AIOScheme:
 
     def check_task(self, task: str) -> str:
         if task not in self.tasks:
-            raise UnknownTaskError(
-                f"unknown task {task!r}: this model knows the tasks {sorted(self.tasks)}"
-            )
+            raise UnknownTaskError(f"unknown task {task!r}: this model knows the tasks {sorted(self.tasks)}")
         return task
 
     def task_index(self, task: str) -> int:
@@ -215,7 +214,7 @@ def spans_from_labels(labels: Sequence[str]) -> list[Span]:
 
 
 # ----- model inputs: wrapping, windows and first sub-words -----
-_PLAIN_BACKENDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_PLAIN_BACKENDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _plain_backend(tokenizer):
@@ -289,6 +288,76 @@ def windows(piece_counts: Sequence[int], budget: int) -> list[tuple[int, int]]:
     return out
 
 
+# What a window holds besides the words it labels (``AIONERConfig.context``):
+# "sentence": one sentence (or a run of its words), as in the paper;
+# "pack": consecutive whole sentences of a document, all labelled, up to the budget;
+# "margin": one sentence's window plus up to ``context_margin`` sub-words of the words on each side
+#   (neighbouring sentences, or the rest of a long sentence), read but not labelled (FLERT).
+CONTEXTS = ("sentence", "pack", "margin")
+
+
+def labelled_budget(budget: int, context: str = "sentence", margin: int = 0) -> int:
+    """Sub-words a window gives to the words it labels: all of ``budget`` but the two margins.
+
+    Pass it as ``build_input``'s ``budget`` (the cut of a single over-long word)."""
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, not {context!r}")
+    inner = budget - 2 * margin if context == "margin" else budget
+    if inner < 1:
+        raise ValueError(f"a context margin of {margin} sub-words leaves no room in a window of {budget}")
+    return inner
+
+
+def document_windows(
+    sentence_counts: Sequence[Sequence[int]], budget: int, context: str = "sentence", margin: int = 0
+) -> list[tuple[int, int, int, int]]:
+    """Windows over the words of a document, given each sentence's sub-word count per word.
+
+    Returns ``(left, start, end, right)`` word indices into the document's words (its sentences
+    concatenated): words ``[start, end)`` are labelled, ``[left, start)`` and ``[end, right)`` are
+    context. Every word is labelled in exactly one window and none is dropped; the labelled
+    sub-words plus the context ones never exceed ``budget``.
+    """
+    inner = labelled_budget(budget, context, margin)
+    counts = [min(n, inner) for sent in sentence_counts for n in sent]
+    out: list[tuple[int, int, int, int]] = []
+    first, group, used = 0, None, 0  # group: start of the current packed run of sentences
+    for sent in sentence_counts:
+        n_words, cost = len(sent), sum(min(n, inner) for n in sent)
+        if context == "pack" and cost <= inner:
+            if group is not None and used + cost > inner:
+                out.append((group, group, first, first))
+                group = None
+            if group is None:
+                group, used = first, 0
+            used += cost
+        else:
+            if group is not None:
+                out.append((group, group, first, first))
+                group = None
+            for a, b in windows(sent, inner):
+                out.append((first + a, first + a, first + b, first + b))
+        first += n_words
+    if group is not None:
+        out.append((group, group, first, first))
+    if context == "margin":
+        out = [_with_margins(counts, start, end, margin) for _, start, end, _ in out]
+    return out
+
+
+def _with_margins(counts: Sequence[int], start: int, end: int, margin: int) -> tuple[int, int, int, int]:
+    """Whole words on each side of ``[start, end)``, up to ``margin`` sub-words per side."""
+    left, used = start, 0
+    while left > 0 and used + counts[left - 1] <= margin:
+        left -= 1
+        used += counts[left]
+    right, used = end, 0
+    while right < len(counts) and used + counts[right] <= margin:
+        used += counts[right]
+        right += 1
+    return left, start, end, right
+
+
 def special_ids(tokenizer) -> tuple[list[int], list[int]]:
     """Ids the encoder expects before and after a sequence ([CLS] / [SEP], or <s> / </s>)."""
     first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
@@ -311,19 +380,36 @@ def task_frame(tokenizer, task: str, tags: bool = True) -> tuple[list[int], list
     return list(before) + [open_tag], [close_tag] + list(after)
 
 
-def build_input(tokenizer, pieces: Sequence[Sequence[int]], task: str, budget: int,
-                frame: tuple[list[int], list[int]] | None = None, tags: bool = True) -> tuple[list[int], list[int]]:
+def build_input(
+    tokenizer,
+    pieces: Sequence[Sequence[int]],
+    task: str,
+    budget: int,
+    frame: tuple[list[int], list[int]] | None = None,
+    tags: bool = True,
+    left: Sequence[Sequence[int]] = (),
+    right: Sequence[Sequence[int]] = (),
+) -> tuple[list[int], list[int]]:
     """``[CLS] <task> w1 w2 ... </task> [SEP]`` and the position of each word's first sub-word.
 
     ``frame``: ``task_frame(tokenizer, task)``, for callers that build many windows of one task.
+    ``left``/``right``: context words (``document_windows``), placed outside the task tags, so that
+    the tags still enclose exactly the words to label: ``[CLS] l1 l2 <task> w1 ... </task> r1 [SEP]``.
     """
     head, tail = frame or task_frame(tokenizer, task, tags)
-    ids = list(head)
+    n_open = 1 if tags else 0  # the open tag ends ``head``, the close tag starts ``tail``
+    ids = list(head[: len(head) - n_open])
+    for p in left:
+        ids.extend(p[:budget])
+    ids += head[len(head) - n_open :]
     firsts = []
     for p in pieces:
         firsts.append(len(ids))
         ids.extend(p[:budget])
-    ids += tail
+    ids += tail[:n_open]
+    for p in right:
+        ids.extend(p[:budget])
+    ids += tail[n_open:]
     return ids, firsts
 
 

@@ -21,7 +21,7 @@ scores). ``word_mask`` marks the first sub-words; in training it defaults to
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -35,9 +35,9 @@ except ImportError:  # earlier ones: the plain ``sub_configs`` mapping
     SubConfigSpec = None
 
 try:  # inside a checkpoint folder the scheme is a sibling module
-    from .aioner_scheme import DEFAULT_MAX_LENGTH, AIOScheme
+    from .aioner_scheme import CONTEXTS, DEFAULT_MAX_LENGTH, AIOScheme, labelled_budget
 except ImportError:  # from a source checkout or an installed package
-    from aioner_scheme import DEFAULT_MAX_LENGTH, AIOScheme
+    from aioner_scheme import CONTEXTS, DEFAULT_MAX_LENGTH, AIOScheme, labelled_budget
 
 DECODERS = ("crf", "softmax")
 HEADS = ("dense", "bilstm")
@@ -89,6 +89,13 @@ class AIONERConfig(PretrainedConfig):
             (the MTL baseline: one per task, each over its own labels only).
         task_tags (`bool`, *optional*, defaults to `True`):
             Wrap each sentence in ``<task> ... </task>`` (AIO). The MTL baseline has none.
+        context (`str`, *optional*, defaults to `"sentence"`):
+            What a window holds besides the words it labels, in training and tagging alike
+            (``aioner_scheme.document_windows``): ``"sentence"`` (one sentence, the paper's),
+            ``"pack"`` (consecutive sentences of a document, all labelled) or ``"margin"`` (one
+            sentence plus up to ``context_margin`` sub-words of its neighbours on each side, unlabelled).
+        context_margin (`int`, *optional*, defaults to 0):
+            Sub-words of context on each side with ``context="margin"``.
         trained_tasks (`dict`, *optional*):
             What training saw, per task: ``{"sentences": n, "mentions": {type: n}}``, counted from
             the rows used (``aioner_scheme.training_record``). A task absent from it has a tag but
@@ -115,6 +122,8 @@ class AIONERConfig(PretrainedConfig):
         output_layers: str = "shared",
         task_tags: bool = True,
         trained_tasks: dict | None = None,
+        context: str = "sentence",
+        context_margin: int = 0,
         **kwargs,
     ):
         if decoder not in DECODERS:
@@ -135,6 +144,14 @@ class AIONERConfig(PretrainedConfig):
         self.output_layers = output_layers
         self.task_tags = task_tags
         self.trained_tasks = trained_tasks
+        if context not in CONTEXTS:
+            raise ValueError(f"context must be one of {CONTEXTS}, not {context!r}")
+        if context == "margin":
+            if context_margin < 1:
+                raise ValueError("context='margin' needs context_margin >= 1 (sub-words of context per side)")
+            labelled_budget(window_length, context, context_margin)  # refuses margins that fill the window
+        self.context = context
+        self.context_margin = context_margin if context == "margin" else 0
         id2label = kwargs.pop("id2label", None)
         kwargs.pop("label2id", None)
         kwargs.pop("num_labels", None)
@@ -170,7 +187,7 @@ class AIONERConfig(PretrainedConfig):
         """A copy of ``encoder_config`` (kept for code written when it was a dict)."""
         return copy.deepcopy(self.encoder_config)
 
-    def with_tasks(self, tasks) -> "AIONERConfig":
+    def with_tasks(self, tasks) -> AIONERConfig:
         """A copy of this config over another label set.
 
         Every other field is copied as it is (fields added later included), except ``trained_tasks``:
@@ -405,8 +422,11 @@ class AIONERForTokenClassification(AIONERPreTrainedModel):
         config.encoder_config = self.encoder.config
         hidden = self.encoder.config.hidden_size
         fc_size = config.fc_size or hidden
-        self.lstm = (nn.LSTM(hidden, config.lstm_size, batch_first=True, bidirectional=True)
-                     if getattr(config, "head", "dense") == "bilstm" else None)
+        self.lstm = (
+            nn.LSTM(hidden, config.lstm_size, batch_first=True, bidirectional=True)
+            if getattr(config, "head", "dense") == "bilstm"
+            else None
+        )
         if self.lstm is not None:
             hidden = 2 * config.lstm_size
         self._build_output_layers(hidden, fc_size)
@@ -420,8 +440,9 @@ class AIONERForTokenClassification(AIONERPreTrainedModel):
             scheme = self._scheme = config.scheme
             # Each head's labels, as ids of the global label set (a B-/I- label is shared by name only).
             self._task_labels = [scheme.allowed_label_ids(t) for t in scheme.tasks]
-            self.task_heads = nn.ModuleList(TaskHead(hidden, fc_size, len(ids), config.dropout, crf)
-                                            for ids in self._task_labels)
+            self.task_heads = nn.ModuleList(
+                TaskHead(hidden, fc_size, len(ids), config.dropout, crf) for ids in self._task_labels
+            )
             self.fc = self.dropout = self.classifier = self.crf = None
             return
         self.fc = nn.Linear(hidden, fc_size)
@@ -465,8 +486,10 @@ class AIONERForTokenClassification(AIONERPreTrainedModel):
                 (GERBERA's stage 2 keeps what stage 1 learnt of the target labels).
         """
         if self.task_heads is not None:
-            raise NotImplementedError("reset_output_layers: a model with one output layer per task (MTL) "
-                                      "is trained from its encoder with the mtl recipe, not re-headed")
+            raise NotImplementedError(
+                "reset_output_layers: a model with one output layer per task (MTL) "
+                "is trained from its encoder with the mtl recipe, not re-headed"
+            )
         old_config, old_classifier, old_crf = self.config, self.classifier, self.crf
         self.config = old_config.with_tasks(tasks)
         self.config.encoder_config = self.encoder.config  # still the encoder's own object
@@ -477,8 +500,9 @@ class AIONERForTokenClassification(AIONERPreTrainedModel):
         self.crf = AIONERCRF(n, batch_first=True).to(device) if self.config.decoder == "crf" else None
         if not keep_known:
             return
-        pairs = [(i, old_config.label2id[label]) for i, label in self.config.id2label.items()
-                 if label in old_config.label2id]
+        pairs = [
+            (i, old_config.label2id[label]) for i, label in self.config.id2label.items() if label in old_config.label2id
+        ]
         new, old = (torch.tensor(x, device=device) for x in zip(*pairs)) if pairs else (None, None)
         if new is None:
             return
@@ -593,12 +617,18 @@ class AIONERForTokenClassification(AIONERPreTrainedModel):
             TypeError: for any other keyword argument (an argument that would be ignored is a mistake).
         """
         if kwargs:
-            raise TypeError(f"{type(self).__name__}.forward() got unexpected keyword arguments {sorted(kwargs)}; "
-                            "it takes input_ids, attention_mask, token_type_ids, labels, word_mask, task_ids, "
-                            "output_hidden_states, output_attentions and return_dict")
+            raise TypeError(
+                f"{type(self).__name__}.forward() got unexpected keyword arguments {sorted(kwargs)}; "
+                "it takes input_ids, attention_mask, token_type_ids, labels, word_mask, task_ids, "
+                "output_hidden_states, output_attentions and return_dict"
+            )
         logits, out = self.emissions(
-            input_ids, attention_mask, token_type_ids, task_ids=task_ids,
-            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            task_ids=task_ids,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
         )
         loss = None
         if labels is not None:
@@ -611,8 +641,9 @@ class AIONERForTokenClassification(AIONERPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor, word_mask: torch.Tensor,
-             task_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self, logits: torch.Tensor, labels: torch.Tensor, word_mask: torch.Tensor, task_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The training loss of ``forward`` from its ``logits`` (same arguments)."""
         word_mask = word_mask.bool()
         if self.config.decoder == "softmax":  # forbidden labels (per-task layers) get probability 0
@@ -627,8 +658,9 @@ class AIONERForTokenClassification(AIONERPreTrainedModel):
             cols = torch.tensor(self._task_labels[t], device=logits.device)
             local = torch.zeros(self.config.num_labels, dtype=torch.long, device=logits.device)
             local[cols] = torch.arange(len(cols), device=logits.device)  # global label id -> this head's
-            total = total + self._crf_nll(self.task_heads[t].crf, logits[rows][..., cols],
-                                          local[labels[rows].clamp(min=0)], word_mask[rows])
+            total = total + self._crf_nll(
+                self.task_heads[t].crf, logits[rows][..., cols], local[labels[rows].clamp(min=0)], word_mask[rows]
+            )
         return total / keep.sum()
 
     @staticmethod
@@ -701,8 +733,16 @@ class AIONERForTokenClassification(AIONERPreTrainedModel):
         return (paths, scores) if with_scores else paths
 
     @torch.no_grad()
-    def decode(self, input_ids, attention_mask=None, token_type_ids=None, word_mask=None,
-               allowed_label_ids=None, with_scores=False, task=None):
+    def decode(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        word_mask=None,
+        allowed_label_ids=None,
+        with_scores=False,
+        task=None,
+    ):
         """Viterbi (or argmax) label ids of the words marked by ``word_mask`` (``task``: per-task layers)."""
         task_ids = None if task is None or self.task_heads is None else self.task_index(task)
         logits, _ = self.emissions(input_ids, attention_mask, token_type_ids, task_ids=task_ids)

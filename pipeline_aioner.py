@@ -19,21 +19,37 @@ from __future__ import annotations
 import gc
 import warnings
 from bisect import bisect_left
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Sequence
 
 import torch
 from transformers import Pipeline
 
 try:  # inside a checkpoint folder these are sibling modules
-    from .aioner_scheme import (AIOScheme, build_input, check_trained, task_frame, window_budget, windows,
-                                word_pieces)
+    from .aioner_scheme import (
+        AIOScheme,
+        build_input,
+        check_trained,
+        document_windows,
+        labelled_budget,
+        task_frame,
+        window_budget,
+        word_pieces,
+    )
     from .aioner_text import segment
 except ImportError:  # from a source checkout or an installed package
-    from aioner_scheme import (AIOScheme, build_input, check_trained, task_frame, window_budget, windows,
-                               word_pieces)
+    from aioner_scheme import (
+        AIOScheme,
+        build_input,
+        check_trained,
+        document_windows,
+        labelled_budget,
+        task_frame,
+        window_budget,
+        word_pieces,
+    )
     from aioner_text import segment
 
 # Padded sub-words per forward batch: large enough to keep the matmuls efficient, small enough
@@ -46,7 +62,7 @@ DEFAULT_TOKENS_PER_BATCH = None  # by device, at the first batch
 
 @dataclass
 class Window:
-    """One model input: a run of whole words of one sentence of one text."""
+    """One model input: a run of whole words of one text to label (of one sentence, unless packed)."""
 
     text_index: int
     input_ids: list[int]
@@ -193,8 +209,14 @@ class AIONERTagger:
     (bf16 on CPUs with native bf16, else fp32: see ``default_autocast_dtype``).
     """
 
-    def __init__(self, model, tokenizer, tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH,
-                 autocast_dtype: torch.dtype | str | None = None, compile: bool = False):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH,
+        autocast_dtype: torch.dtype | str | None = None,
+        compile: bool = False,
+    ):
         self.model = model
         # torch.compile (inductor) fuses the encoder's layer norms, GELUs and bias adds: worth its
         # one-off compilation (20-60 s on a 2-core CPU) on large jobs only. One graph with dynamic
@@ -209,9 +231,11 @@ class AIONERTagger:
         # What training saw per task; a task without sentences is refused (its output would be noise).
         self.trained_tasks = getattr(model.config, "trained_tasks", None)
         if self.trained_tasks is None:
-            warnings.warn("this checkpoint does not record which tasks it was trained on (saved before the "
-                          "record existed): every task tag is accepted, and one never trained gives noise",
-                          stacklevel=2)
+            warnings.warn(
+                "this checkpoint does not record which tasks it was trained on (saved before the "
+                "record existed): every task tag is accepted, and one never trained gives noise",
+                stacklevel=2,
+            )
         if tokens_per_batch is None:
             on_gpu = next(model.parameters()).device.type != "cpu"
             tokens_per_batch = GPU_TOKENS_PER_BATCH if on_gpu else CPU_TOKENS_PER_BATCH
@@ -220,44 +244,71 @@ class AIONERTagger:
             autocast_dtype = default_autocast_dtype(next(model.parameters()).device)
         self.autocast_dtype = autocast_dtype
         self.budget = window_budget(tokenizer, model.config.window_length, model.encoder.config, self.task_tags)
+        # What else a window holds (checkpoints saved before the option: one sentence, as then).
+        self.context = getattr(model.config, "context", "sentence")
+        self.context_margin = getattr(model.config, "context_margin", 0)
         self._piece_cache: dict[str, list[int]] = {}
 
     # ----- text -> windows -----
-    def windows(self, text: str, task: str, text_index: int = 0,
-                passages: Sequence[tuple[int, int]] | None = None) -> list[Window]:
+    def windows(
+        self, text: str, task: str, text_index: int = 0, passages: Sequence[tuple[int, int]] | None = None
+    ) -> list[Window]:
         """Windows of ``text``; ``passages`` (start, end) are segmented separately (title, abstract)."""
         return self.windows_of([text], task, [passages], first_index=text_index)
 
-    def windows_of(self, texts: Sequence[str], task: str,
-                   passages: Sequence[Sequence[tuple[int, int]] | None] | None = None,
-                   first_index: int = 0, only: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[Window]:
+    def windows_of(
+        self,
+        texts: Sequence[str],
+        task: str,
+        passages: Sequence[Sequence[tuple[int, int]] | None] | None = None,
+        first_index: int = 0,
+        only: Sequence[Sequence[tuple[int, int]]] | None = None,
+    ) -> list[Window]:
         """Windows of many texts, their new words sent to the tokenizer in one call; with ``only``
-        (character spans per text), just the sentences that overlap one of that text's spans."""
+        (character spans per text), just the windows of the sentences that overlap one of that text's spans.
+
+        A text's sentences are read as training read a document's (``config.context``): each alone,
+        packed, or with margins of their neighbours' words (``aioner_scheme.document_windows``)."""
         check_trained(self.scheme.check_task(task), self.trained_tasks)
         frame = task_frame(self.tokenizer, task, self.task_tags)
-        sentences = []  # (text index, text, word spans)
+        groups = []  # (text index, text, sentences (word spans), whether each is wanted)
         for i, text in enumerate(texts):
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:  # lone surrogates ("\ud800" JSON escapes) cannot be tokenized:
                 text = text.encode("utf-8", "replace").decode("utf-8")  # "?" each, so offsets stay the same
             wanted = overlap_test(only[i]) if only is not None else None
-            for start, end in (passages[i] if passages else None) or [(0, len(text))]:
-                for sentence in segment(text[start:end], offset=start):
-                    if wanted is not None and not wanted(sentence[0][0], sentence[-1][1]):
-                        continue
-                    sentences.append((first_index + i, text, sentence))
+            sentences = [
+                sentence
+                for start, end in (passages[i] if passages else None) or [(0, len(text))]
+                for sentence in segment(text[start:end], offset=start)
+            ]
+            keep = [wanted is None or wanted(sentence[0][0], sentence[-1][1]) for sentence in sentences]
+            if self.context == "sentence":  # no context: each wanted sentence is read alone
+                groups += [(first_index + i, text, [sent], [True]) for sent, k in zip(sentences, keep) if k]
+            elif any(keep):
+                groups.append((first_index + i, text, sentences, keep))
         if len(self._piece_cache) > 500_000:  # bounded memory over PubMed-scale runs
             self._piece_cache.clear()
-        words = [text[s:e] for _, text, sentence in sentences for s, e in sentence]
+        words = [text[s:e] for _, text, sentences, _ in groups for sentence in sentences for s, e in sentence]
         all_pieces = word_pieces(self.tokenizer, words, self._piece_cache)
+        inner = labelled_budget(self.budget, self.context, self.context_margin)
         out, k = [], 0
-        for index, _, sentence in sentences:
-            pieces = all_pieces[k : k + len(sentence)]
-            k += len(sentence)
-            for a, b in windows([len(p) for p in pieces], self.budget):
-                ids, firsts = build_input(self.tokenizer, pieces[a:b], task, self.budget, frame)
-                out.append(Window(index, ids, firsts, sentence[a:b]))
+        for index, _, sentences, keep in groups:
+            spans = [span for sentence in sentences for span in sentence]
+            pieces = all_pieces[k : k + len(spans)]
+            k += len(spans)
+            counts, sentence_of = [], []
+            for n, sentence in enumerate(sentences):
+                counts.append([len(p) for p in pieces[len(sentence_of) : len(sentence_of) + len(sentence)]])
+                sentence_of += [n] * len(sentence)
+            for left, a, b, right in document_windows(counts, self.budget, self.context, self.context_margin):
+                if not any(keep[sentence_of[a] : sentence_of[b - 1] + 1]):
+                    continue
+                ids, firsts = build_input(
+                    self.tokenizer, pieces[a:b], task, inner, frame, left=pieces[left:a], right=pieces[b:right]
+                )
+                out.append(Window(index, ids, firsts, spans[a:b]))
         return out
 
     def batches(self, wins: list[Window]) -> list[list[Window]]:
@@ -287,8 +338,9 @@ class AIONERTagger:
             inputs = {k: v.to(device) for k, v in self.collate(batch).items()}
             with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 logits = self.emissions(inputs["input_ids"], inputs["attention_mask"], task_id)
-            paths, scores = self.model.decode_emissions(logits, inputs["word_mask"], allowed, with_scores=True,
-                                                        **decode_kwargs)
+            paths, scores = self.model.decode_emissions(
+                logits, inputs["word_mask"], allowed, with_scores=True, **decode_kwargs
+            )
             yield from zip(batch, paths, scores)
 
     def _eager_emissions(self, input_ids, attention_mask, task_id=None):
@@ -315,8 +367,17 @@ class AIONERTagger:
         for span in self.scheme.decode(path):
             start, end = window.words[span.start][0], window.words[span.end - 1][1]
             score = sum(scores[span.start : span.end]) / (span.end - span.start)
-            out.append({"entity_group": span.type, "type": span.type, "score": float(score),
-                        "word": text[start:end], "text": text[start:end], "start": start, "end": end})
+            out.append(
+                {
+                    "entity_group": span.type,
+                    "type": span.type,
+                    "score": float(score),
+                    "word": text[start:end],
+                    "text": text[start:end],
+                    "start": start,
+                    "end": end,
+                }
+            )
         return out
 
     def collect(self, texts: Sequence[str], labelled, first_index: int = 0) -> list[list[dict]]:
@@ -329,9 +390,13 @@ class AIONERTagger:
             r.sort(key=lambda e: (e["start"], e["end"]))
         return results
 
-    def tag(self, texts: Sequence[str], task: str = "ALL",
-            passages: Sequence[Sequence[tuple[int, int]] | None] | None = None,
-            only: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[list[dict]]:
+    def tag(
+        self,
+        texts: Sequence[str],
+        task: str = "ALL",
+        passages: Sequence[Sequence[tuple[int, int]] | None] | None = None,
+        only: Sequence[Sequence[tuple[int, int]]] | None = None,
+    ) -> list[list[dict]]:
         """Entities of each text, sorted by offset (with ``only``: of the sentences overlapping those spans).
 
         The same three steps as the pipeline's preprocess / _forward / postprocess, over many texts at once.
@@ -344,8 +409,14 @@ class AIONERTagger:
 class AIONERTokenClassificationPipeline(Pipeline):
     """``pipeline("token-classification", model=..., trust_remote_code=True)`` for AIONER checkpoints."""
 
-    def __init__(self, *args, tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH, compile: bool = False,
-                 precision: str = "fp32", **kwargs):
+    def __init__(
+        self,
+        *args,
+        tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH,
+        compile: bool = False,
+        precision: str = "fp32",
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {precision!r}")

@@ -38,42 +38,84 @@ from dataset_scripts.corpora import AIO_TRAINING_CORPORA
 class RecipeArgs:
     """What to train: the recipe, its data and model, and what happens after training."""
 
-    recipe: str = field(default="quickstart", metadata={
-        "choices": RECIPES, "help": "see aioner/recipes.py (default: %(default)s)"})
-    encoder: str | None = field(default=None, metadata={
-        "help": "Hub id or folder of a BERT-like encoder (default: the embedded all-MiniLM-L6-v2)"})
-    corpora: list[str] | None = field(default=None, metadata={
-        "help": "corpus names (see dataset_scripts/corpora.py)"})
-    general: list[str] = field(default_factory=lambda: ["CoNLL-2003"],
-                               metadata={"help": "gerbera: general-domain sets (default: %(default)s)"})
-    init_from: str | None = field(default=None, metadata={
-        "help": "finetune (required) / other recipes (optional): an AIONER checkpoint"})
-    stage1_epochs: int | None = field(default=None, metadata={
-        "help": "gerbera: epochs of the multi-task stage (default: --epochs)"})
-    decoder: Literal["crf", "softmax"] = field(default="crf", metadata={
-        "help": "output layer: CRF or softmax (default: %(default)s)"})
-    head: Literal["dense", "bilstm"] = field(default="dense", metadata={
-        "help": "encoder -> Dense+ReLU (the paper's, the default) or encoder -> BiLSTM -> Dense+ReLU"})
-    lstm_size: int = field(default=256, metadata={
-        "help": "--head bilstm: hidden units per direction (default: %(default)s)"})
-    fc_size: int | None = field(default=None, metadata={
-        "help": "units of the Dense layer (default: the width of its input)"})
+    recipe: str = field(
+        default="quickstart", metadata={"choices": RECIPES, "help": "see aioner/recipes.py (default: %(default)s)"}
+    )
+    encoder: str | None = field(
+        default=None,
+        metadata={"help": "Hub id or folder of a BERT-like encoder (default: the embedded all-MiniLM-L6-v2)"},
+    )
+    corpora: list[str] | None = field(default=None, metadata={"help": "corpus names (see dataset_scripts/corpora.py)"})
+    general: list[str] = field(
+        default_factory=lambda: ["CoNLL-2003"], metadata={"help": "gerbera: general-domain sets (default: %(default)s)"}
+    )
+    init_from: str | None = field(
+        default=None, metadata={"help": "finetune (required) / other recipes (optional): an AIONER checkpoint"}
+    )
+    stage1_epochs: int | None = field(
+        default=None, metadata={"help": "gerbera: epochs of the multi-task stage (default: --epochs)"}
+    )
+    decoder: Literal["crf", "softmax"] = field(
+        default="crf", metadata={"help": "output layer: CRF or softmax (default: %(default)s)"}
+    )
+    head: Literal["dense", "bilstm"] = field(
+        default="dense",
+        metadata={"help": "encoder -> Dense+ReLU (the paper's, the default) or encoder -> BiLSTM -> Dense+ReLU"},
+    )
+    lstm_size: int = field(
+        default=256, metadata={"help": "--head bilstm: hidden units per direction (default: %(default)s)"}
+    )
+    fc_size: int | None = field(
+        default=None, metadata={"help": "units of the Dense layer (default: the width of its input)"}
+    )
     dropout: float = field(default=0.1, metadata={"help": "dropout after the Dense layer (default: %(default)s)"})
-    window_length: int = field(default=256, metadata={
-        "help": "sub-words per window, long sentences are split (default: %(default)s)"})
-    sample: float | None = field(default=None, metadata={
-        "help": "per corpus: a fraction (<1) or a count of training documents"})
-    corpus_sample: list[str] | None = field(default=None, metadata={"metavar": "NAME=N", "help": (
-        "aioner/quickstart: per-corpus --sample overrides, e.g. BioRED=10 (a fraction < 1, a count or all)")})
-    exclude_tests_of: list[str] | None = field(default=None, metadata={"metavar": "CORPUS", "help": (
-        "aioner, mtl: leave out training documents that are in these corpora's test sets (default: BioRED)")})
-    general_sample: float | None = field(default=None, metadata={
-        "help": "gerbera: fraction or count of general-domain sentences"})
-    eval_test: list[str] | None = field(default=None, metadata={
-        "nargs": "*", "help": "test sets to score at the end (default: the recipe's; none when given alone)"})
+    context: Literal["sentence", "pack", "margin"] = field(
+        default="sentence",
+        metadata={
+            "help": "what a window holds besides the words it labels: one sentence (the paper's, the default), "
+            "consecutive sentences of a document (pack), or one sentence plus --context_margin sub-words of its "
+            "neighbours on each side (margin); saved in the config, so the checkpoint tags the same way "
+            "(a new model's: --init_from keeps the checkpoint's)"
+        },
+    )
+    context_margin: int = field(
+        default=64, metadata={"help": "--context margin: sub-words of context per side (default: %(default)s)"}
+    )
+    window_length: int = field(
+        default=256, metadata={"help": "sub-words per window, long sentences are split (default: %(default)s)"}
+    )
+    sample: float | None = field(
+        default=None, metadata={"help": "per corpus: a fraction (<1) or a count of training documents"}
+    )
+    corpus_sample: list[str] | None = field(
+        default=None,
+        metadata={
+            "metavar": "NAME=N",
+            "help": (
+                "aioner/quickstart: per-corpus --sample overrides, e.g. BioRED=10 (a fraction < 1, a count or all)"
+            ),
+        },
+    )
+    exclude_tests_of: list[str] | None = field(
+        default=None,
+        metadata={
+            "metavar": "CORPUS",
+            "help": (
+                "aioner, mtl: leave out training documents that are in these corpora's test sets (default: BioRED)"
+            ),
+        },
+    )
+    general_sample: float | None = field(
+        default=None, metadata={"help": "gerbera: fraction or count of general-domain sentences"}
+    )
+    eval_test: list[str] | None = field(
+        default=None,
+        metadata={"nargs": "*", "help": "test sets to score at the end (default: the recipe's; none when given alone)"},
+    )
     push_to_hub: bool = field(default=False, metadata={"help": "upload the model and its card to the Hub"})
-    hub_model_id: str | None = field(default=None, metadata={
-        "help": "Hub repository for --push_to_hub (default: the output folder name)"})
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repository for --push_to_hub (default: the output folder name)"}
+    )
 
 
 @dataclass
@@ -88,12 +130,21 @@ class Arguments(TrainArgs, RecipeArgs):
             self.epochs = self.epochs or 2
         self.epochs = self.epochs or 20
         self.output_dir = str(Path(self.output_dir or f"runs/{self.recipe}"))
-        self.extra = {"recipe": self.recipe, "encoder": self.encoder, "corpora": self.corpora,
-                      "init_from": self.init_from, "decoder": self.decoder, "sample": self.sample, "seed": self.seed}
+        self.extra = {
+            "recipe": self.recipe,
+            "encoder": self.encoder,
+            "corpora": self.corpora,
+            "init_from": self.init_from,
+            "decoder": self.decoder,
+            "sample": self.sample,
+            "seed": self.seed,
+        }
         # Only when given, so that runs started before these options existed still resume.
         self.extra.update({k: getattr(self, k) for k in ("corpus_sample", "exclude_tests_of") if getattr(self, k)})
         if self.head != "dense":
             self.extra["head"] = self.head
+        if self.context != "sentence":
+            self.extra["context"] = [self.context, self.context_margin]
 
 
 def parse_args(argv=None) -> Arguments:
@@ -105,8 +156,13 @@ def check_args(args) -> None:
     """Fail before any work on names that do not exist or options a recipe cannot use."""
     from dataset_scripts.corpora import get_corpus
 
-    for name in ((args.corpora or []) + (args.general if args.recipe == "gerbera" else []) + (args.eval_test or [])
-                 + list(corpus_sample(args)) + (args.exclude_tests_of or [])):
+    for name in (
+        (args.corpora or [])
+        + (args.general if args.recipe == "gerbera" else [])
+        + (args.eval_test or [])
+        + list(corpus_sample(args))
+        + (args.exclude_tests_of or [])
+    ):
         get_corpus(name)
     if args.recipe in ("single", "finetune", "merged", "gerbera") and (not args.corpora or len(args.corpora) != 1):
         raise SystemExit(f"--recipe {args.recipe} needs exactly one corpus in --corpora")
@@ -148,15 +204,23 @@ def main(argv=None) -> int:
     from aioner.training import enable_cpu_ranks, fit, shutdown
 
     enable_cpu_ranks()
-    if (args.recipe == "quickstart" and args.mixed_precision is None and not torch.cuda.is_available()
-            and cpu_has_native_bf16()):
+    if (
+        args.recipe == "quickstart"
+        and args.mixed_precision is None
+        and not torch.cuda.is_available()
+        and cpu_has_native_bf16()
+    ):
         args.mixed_precision = "bf16"
     out = Path(args.output_dir)
     # Per-corpus output layers (mtl): a batch need not hold every corpus, so DDP must allow unused heads.
     ddp = [DistributedDataParallelKwargs(find_unused_parameters=True)] if args.recipe == "mtl" else []
-    accelerator = Accelerator(gradient_accumulation_steps=args.grad_accum, log_with="tensorboard",
-                              project_dir=str(out / "runs"), mixed_precision=args.mixed_precision,
-                              kwargs_handlers=ddp)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.grad_accum,
+        log_with="tensorboard",
+        project_dir=str(out / "runs"),
+        mixed_precision=args.mixed_precision,
+        kwargs_handlers=ddp,
+    )
     start = time.time()
     data, model, tokenizer = prepare(args, accelerator)
     progress = fit(model, tokenizer, data, args, accelerator)
@@ -171,8 +235,16 @@ def prepare(args: Arguments, accelerator) -> tuple:
     from aioner.checkpoint import add_tasks, load_checkpoint, new_tagger
     from aioner.training import fit
 
-    head = {"decoder": args.decoder, "fc_size": args.fc_size, "dropout": args.dropout,
-            "window_length": args.window_length, "head": args.head, "lstm_size": args.lstm_size}
+    head = {
+        "decoder": args.decoder,
+        "fc_size": args.fc_size,
+        "dropout": args.dropout,
+        "window_length": args.window_length,
+        "head": args.head,
+        "lstm_size": args.lstm_size,
+        "context": args.context,
+        "context_margin": args.context_margin if args.context == "margin" else 0,
+    }
     sample = int(args.sample) if args.sample and args.sample >= 1 else args.sample
     if args.recipe == "single":
         data = recipes.single(args.corpora[0], sample, args.seed)
@@ -182,24 +254,32 @@ def prepare(args: Arguments, accelerator) -> tuple:
             raise SystemExit("--recipe mtl trains its per-corpus output layers from an encoder: drop --init_from")
         share = {**dict.fromkeys(args.corpora or AIO_TRAINING_CORPORA, sample), **corpus_sample(args)}
         data = recipes.mtl(args.corpora, share, args.seed, args.exclude_tests_of)
-        return data, *new_tagger(args.encoder, data.scheme.to_pairs(), output_layers="per_task", task_tags=False,
-                                 **head)
+        return data, *new_tagger(
+            args.encoder, data.scheme.to_pairs(), output_layers="per_task", task_tags=False, **head
+        )
     if args.recipe in ("aioner", "quickstart"):
-        share = {c: QUICKSTART_SAMPLE.get(c) for c in args.corpora} if args.recipe == "quickstart" and not sample else sample
+        share = (
+            {c: QUICKSTART_SAMPLE.get(c) for c in args.corpora}
+            if args.recipe == "quickstart" and not sample
+            else sample
+        )
         if args.corpus_sample:
             names = args.corpora or AIO_TRAINING_CORPORA
             share = {**(share if isinstance(share, dict) else dict.fromkeys(names, share)), **corpus_sample(args)}
         # The quick start selects on BioRED dev alone (the ALL task it is scored on): a quarter of the dev time.
-        data = recipes.aioner(args.corpora, share, args.seed, ["BioRED"] if args.recipe == "quickstart" else None,
-                              args.exclude_tests_of)
+        data = recipes.aioner(
+            args.corpora, share, args.seed, ["BioRED"] if args.recipe == "quickstart" else None, args.exclude_tests_of
+        )
         return data, *start_model(args, data.scheme, head)
     if args.recipe == "finetune":
         data = recipes.new_type_corpus(args.corpora[0], sample, args.seed)
         model, tokenizer = load_checkpoint(args.init_from)
         overlap = set(data.scheme.entity_types) & set(model.config.scheme.entity_types)
         if overlap:
-            raise SystemExit(f"checkpoint {args.init_from} already has the types {sorted(overlap)}: finetune is for "
-                             "unseen types (use --recipe single --init_from to continue training)")
+            raise SystemExit(
+                f"checkpoint {args.init_from} already has the types {sorted(overlap)}: finetune is for "
+                "unseen types (use --recipe single --init_from to continue training)"
+            )
         model.reset_output_layers(data.scheme.to_pairs())
         add_tasks(model, tokenizer, data.scheme.to_pairs())
         return data, model.train(), tokenizer
@@ -211,8 +291,13 @@ def prepare(args: Arguments, accelerator) -> tuple:
     model, tokenizer = start_model(args, stage1.scheme, head)
     accelerator.print(f"GERBERA stage 1: {stage1.description}")
     stage1_dir = Path(args.output_dir) / "stage1"
-    fit(model, tokenizer, stage1, dataclasses.replace(args, output_dir=str(stage1_dir),
-                                                      epochs=args.stage1_epochs or args.epochs), accelerator)
+    fit(
+        model,
+        tokenizer,
+        stage1,
+        dataclasses.replace(args, output_dir=str(stage1_dir), epochs=args.stage1_epochs or args.epochs),
+        accelerator,
+    )
     accelerator.wait_for_everyone()
     accelerator.free_memory()  # stage 1's wrapped model, optimizer and scheduler
     model, tokenizer = load_checkpoint(str(stage1_dir))
@@ -232,8 +317,10 @@ def start_model(args: Arguments, scheme, head: dict) -> tuple:
     model, tokenizer = load_checkpoint(args.init_from)
     missing = set(scheme.labels) - set(model.config.label2id)
     if missing:
-        raise SystemExit(f"checkpoint {args.init_from} lacks the labels {sorted(missing)} this recipe trains; "
-                         "use --recipe finetune for new entity types")
+        raise SystemExit(
+            f"checkpoint {args.init_from} lacks the labels {sorted(missing)} this recipe trains; "
+            "use --recipe finetune for new entity types"
+        )
     return model.train(), tokenizer
 
 
@@ -258,26 +345,51 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
     for corpus in tests:
         r = evaluate_corpus(tagger, corpus)
         results.append(r)
-        print(f"{corpus} test: strict F1 {100 * r['strict']['overall']['f1']:.2f}, "
-              f"relaxed F1 {100 * r['relaxed']['overall']['f1']:.2f}")
+        print(
+            f"{corpus} test: strict F1 {100 * r['strict']['overall']['f1']:.2f}, "
+            f"relaxed F1 {100 * r['relaxed']['overall']['f1']:.2f}"
+        )
     command = "python train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    (out / "results.json").write_text(json.dumps({
-        "command": command, "seconds": round(seconds, 1), "best_dev_f1": progress.get("best_f1"),
-        "history": progress.get("history"), "test": results}, indent=1))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                "seconds": round(seconds, 1),
+                "best_dev_f1": progress.get("best_f1"),
+                "history": progress.get("history"),
+                "test": results,
+            },
+            indent=1,
+        )
+    )
     model_id = args.hub_model_id or out.name
     encoder = args.encoder or f"{DEFAULT_ENCODER} (sentence-transformers/all-MiniLM-L6-v2)"
-    write_model_card(out, {
-        "model_id": model_id, "recipe": args.recipe, "recipe_desc": data.description, "encoder": encoder,
-        "base_model": args.encoder if args.encoder and "/" in args.encoder and not Path(args.encoder).exists() else None,
-        "tasks": model.config.scheme.to_dict(), "decoder": model.config.decoder,
-        "trained_tasks": getattr(model.config, "trained_tasks", None),
-        "training_data": f"{len(data.train)} training sentences ({data.description}); dev: {len(data.dev)} sentences",
-        "hyperparameters": (f"batch {args.batch_size}, epochs ≤ {args.epochs} (patience {args.patience}), "
-                            f"encoder lr {args.learning_rate or 'per-encoder default'}, head lr {args.head_learning_rate}, "
-                            f"window {args.window_length} sub-words, mixed precision {args.mixed_precision or 'no'}"),
-        "command": command, "dev_f1": progress.get("best_f1"), "train_seconds": seconds,
-        "datasets": sorted({r["corpus"] for r in results}),
-    }, results)
+    write_model_card(
+        out,
+        {
+            "model_id": model_id,
+            "recipe": args.recipe,
+            "recipe_desc": data.description,
+            "encoder": encoder,
+            "base_model": args.encoder
+            if args.encoder and "/" in args.encoder and not Path(args.encoder).exists()
+            else None,
+            "tasks": model.config.scheme.to_dict(),
+            "decoder": model.config.decoder,
+            "trained_tasks": getattr(model.config, "trained_tasks", None),
+            "training_data": f"{len(data.train)} training sentences ({data.description}); dev: {len(data.dev)} sentences",
+            "hyperparameters": (
+                f"batch {args.batch_size}, epochs ≤ {args.epochs} (patience {args.patience}), "
+                f"encoder lr {args.learning_rate or 'per-encoder default'}, head lr {args.head_learning_rate}, "
+                f"window {args.window_length} sub-words, mixed precision {args.mixed_precision or 'no'}"
+            ),
+            "command": command,
+            "dev_f1": progress.get("best_f1"),
+            "train_seconds": seconds,
+            "datasets": sorted({r["corpus"] for r in results}),
+        },
+        results,
+    )
     if args.push_to_hub:
         push(out, model_id)
 
@@ -288,8 +400,9 @@ def push(out: Path, repo_id: str) -> None:
 
     api = HfApi()
     api.create_repo(repo_id, exist_ok=True)
-    api.upload_folder(folder_path=str(out), repo_id=repo_id,
-                      ignore_patterns=["train_state/*", "runs/*", "stage1/*", ".best.tmp/*"])
+    api.upload_folder(
+        folder_path=str(out), repo_id=repo_id, ignore_patterns=["train_state/*", "runs/*", "stage1/*", ".best.tmp/*"]
+    )
     print(f"pushed {out} to https://huggingface.co/{repo_id}")
 
 

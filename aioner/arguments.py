@@ -25,30 +25,36 @@ class TrainArgs:
 
     output_dir: str | None = field(default=None, metadata={"help": "default: runs/<recipe>"})
     epochs: int | None = field(default=None, metadata={"help": "default: 20 (the quickstart recipe: 2)"})
-    patience: int = field(default=5, metadata={
-        "help": "early stop after %(default)s epochs without a better dev F1"})
+    patience: int = field(default=5, metadata={"help": "early stop after %(default)s epochs without a better dev F1"})
     batch_size: int = field(default=32, metadata={"help": "windows per batch (default: %(default)s)"})
-    learning_rate: float | None = field(
-        default=None, metadata={"help": "encoder learning rate (default: per encoder)"})
-    head_learning_rate: float = field(default=1e-3, metadata={
-        "help": "learning rate of the layers above the encoder (default: %(default)s)"})
+    learning_rate: float | None = field(default=None, metadata={"help": "encoder learning rate (default: per encoder)"})
+    head_learning_rate: float = field(
+        default=1e-3, metadata={"help": "learning rate of the layers above the encoder (default: %(default)s)"}
+    )
     weight_decay: float = field(default=0.01, init=False)
-    warmup_ratio: float = field(default=0.1, metadata={
-        "help": "share of the optimizer steps spent warming up (default: %(default)s)"})
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "share of the optimizer steps spent warming up (default: %(default)s)"}
+    )
     grad_accum: int = field(default=1, metadata={"help": "batches per optimizer step (default: %(default)s)"})
     max_grad_norm: float = field(default=1.0, init=False)
     max_steps: int = field(default=0, metadata={"help": "stop after N optimizer steps (0: no limit)"})
-    save_steps: int = field(default=0, metadata={
-        "help": "also save training state every N steps (0: once per epoch)"})
+    save_steps: int = field(default=0, metadata={"help": "also save training state every N steps (0: once per epoch)"})
     keep_states: int = field(default=1, init=False)  # train_state folders kept
     eval_batch_tokens: int = field(default=16384, init=False)  # sub-words per dev-evaluation batch
-    seed: int = field(default=0, metadata={
-        "help": "seed of initialisation, sampling and batch order (default: %(default)s)"})
-    mixed_precision: Literal["no", "bf16", "fp16"] | None = field(default=None, metadata={
-        "help": "default: accelerate's setting; the quickstart uses bf16 where the CPU has native bf16"})
-    bf16: bool = field(default=False, metadata={
-        "help": "= --mixed_precision bf16: bf16 autocast over fp32 master weights, the CRF in fp32 "
-                "(results/bf16_training_cpu.json)"})
+    seed: int = field(
+        default=0, metadata={"help": "seed of initialisation, sampling and batch order (default: %(default)s)"}
+    )
+    mixed_precision: Literal["no", "bf16", "fp16"] | None = field(
+        default=None,
+        metadata={"help": "default: accelerate's setting; the quickstart uses bf16 where the CPU has native bf16"},
+    )
+    bf16: bool = field(
+        default=False,
+        metadata={
+            "help": "= --mixed_precision bf16: bf16 autocast over fp32 master weights, the CRF in fp32 "
+            "(results/bf16_training_cpu.json)"
+        },
+    )
     resume_from_checkpoint: str | None = field(default=None, metadata={"help": "a train_state folder, or 'latest'"})
     # What the run is (recipe, encoder, corpora...): recorded in training_args.json, checked on resume.
     extra: dict = field(default_factory=dict, init=False)
@@ -71,8 +77,9 @@ class OptionParser(HfArgumentParser):
 
     def __init__(self, dataclass_type, **kwargs):
         super().__init__(dataclass_type, **kwargs)
-        self.add_argument("--config", help="YAML file of options (keys = option names without dashes); "
-                                           "command-line options win")
+        self.add_argument(
+            "--config", help="YAML file of options (keys = option names without dashes); command-line options win"
+        )
 
     @staticmethod
     def _parse_dataclass_field(parser, option):
@@ -96,7 +103,8 @@ class OptionParser(HfArgumentParser):
             self.set_defaults(**options)
         try:
             args, *_, rest = self.parse_args_into_dataclasses(
-                argv, return_remaining_strings=True, look_for_args_file=False)
+                argv, return_remaining_strings=True, look_for_args_file=False
+            )
         except ValueError as err:  # the dataclass refuses the combination (__post_init__)
             self.error(str(err))
         if rest:

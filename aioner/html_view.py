@@ -20,8 +20,14 @@ import re
 from spacy import displacy
 from spacy.displacy.templates import TPL_ENT, TPL_FIGURE, TPL_SPAN, TPL_SPAN_SLICE, TPL_SPAN_START
 
-PALETTE = {"Gene": "#aa9cfc", "Disease": "#fc9ce7", "Chemical": "#7aecec", "Species": "#bfeeb7",
-           "Variant": "#feca74", "CellLine": "#ff9561"}
+PALETTE = {
+    "Gene": "#aa9cfc",
+    "Disease": "#fc9ce7",
+    "Chemical": "#7aecec",
+    "Species": "#bfeeb7",
+    "Variant": "#feca74",
+    "CellLine": "#ff9561",
+}
 EXTRA_COLOURS = ["#c887fb", "#9cc9cc", "#e4e7d2", "#ffeb80", "#ddd", "#f0a8a8", "#b5d6f7", "#d9c4a9"]
 
 GLUE = "\u2060"  # word joiner: invisible should it ever be left in the page
@@ -50,14 +56,24 @@ def _overlapping(entities: list[dict]) -> bool:
 
 
 def _tip(e: dict) -> str:
-    return e["type"] + (" %.2f" % e["score"] if "score" in e else "")
+    return e["type"] + (f" {e['score']:.2f}" if "score" in e else "")
 
 
 def _ent_doc(doc_id, text: str, entities: list[dict]) -> dict:
     # displaCy escapes the text but not the title, labels or params: those are escaped here
-    return {"text": text, "title": html.escape(str(doc_id)),
-            "ents": [{"start": e["start"], "end": e["end"], "label": html.escape(e["type"]),
-                      "params": {"tip": html.escape(_tip(e))}} for e in entities]}
+    return {
+        "text": text,
+        "title": html.escape(str(doc_id)),
+        "ents": [
+            {
+                "start": e["start"],
+                "end": e["end"],
+                "label": html.escape(e["type"]),
+                "params": {"tip": html.escape(_tip(e))},
+            }
+            for e in entities
+        ],
+    }
 
 
 def _span_doc(doc_id, text: str, entities: list[dict]) -> dict:
@@ -66,15 +82,25 @@ def _span_doc(doc_id, text: str, entities: list[dict]) -> dict:
     cuts |= {o for m in re.finditer(r"\s+", text) for o in m.span()}
     cuts = sorted(cuts)
     index = {o: i for i, o in enumerate(cuts)}
-    spans = [{"start_token": index[e["start"]], "end_token": index[e["end"]], "label": html.escape(e["type"])}
-             for e in entities]
+    spans = [
+        {"start_token": index[e["start"]], "end_token": index[e["end"]], "label": html.escape(e["type"])}
+        for e in entities
+    ]
     inside = {i for s in spans for i in range(s["start_token"], s["end_token"])}
     tokens = [text[a:b] for a, b in zip(cuts, cuts[1:])]
     # displaCy writes a space after every token outside an entity; GLUE marks those where the
     # text has none ("(" before "GHD)"), and render_html takes that space out again
-    tokens = [t + GLUE if i not in inside and not t.isspace() and i + 1 < len(tokens)
-              and not tokens[i + 1].isspace() else t for i, t in enumerate(tokens)]
+    tokens = [
+        t + GLUE if i not in inside and not t.isspace() and i + 1 < len(tokens) and not tokens[i + 1].isspace() else t
+        for i, t in enumerate(tokens)
+    ]
     return {"text": text, "title": html.escape(str(doc_id)), "tokens": tokens, "spans": spans}
+
+
+def _render(doc: dict, style: str, template: str, options: dict) -> str:
+    """One displaCy figure: ``manual`` as ``doc`` is our own dict, not a spaCy Doc; ``jupyter=False`` so
+    the markup is returned even inside a notebook."""
+    return displacy.render(doc, style=style, manual=True, options={**options, "template": template}, jupyter=False)
 
 
 def render_html(docs: list[tuple[str, str, list[dict]]], title: str = "AIONER") -> str:
@@ -86,18 +112,21 @@ def render_html(docs: list[tuple[str, str, list[dict]]], title: str = "AIONER") 
             _colour(e["type"], colours)
         options = {"colors": {html.escape(t): c for t, c in colours.items()}}
         if _overlapping(entities):
-            figure = displacy.render(_span_doc(doc_id, text, entities), style="span", manual=True,
-                                     options={**options, "template": TPL_SPAN_TIGHT}, jupyter=False)
+            figure = _render(_span_doc(doc_id, text, entities), "span", TPL_SPAN_TIGHT, options)
             figure = figure.replace(GLUE + " ", "")
             scored = [e for e in sorted(entities, key=lambda e: (e["start"], -e["end"])) if "score" in e]
             if scored:
-                figure += '<p class="scores">Scores: ' + "; ".join(
-                    f"{html.escape(_tip(e))} “{html.escape(text[e['start']:e['end']])}”" for e in scored) + "</p>"
+                figure += (
+                    '<p class="scores">Scores: '
+                    + "; ".join(f"{html.escape(_tip(e))} “{html.escape(text[e['start'] : e['end']])}”" for e in scored)
+                    + "</p>"
+                )
         else:
-            figure = displacy.render(_ent_doc(doc_id, text, entities), style="ent", manual=True,
-                                     options={**options, "template": TPL_ENT_TITLED}, jupyter=False)
+            figure = _render(_ent_doc(doc_id, text, entities), "ent", TPL_ENT_TITLED, options)
         body.append(TPL_FIGURE.format(content=figure))
     legend = " ".join(f'<mark style="background:{c}">{html.escape(t)}</mark>' for t, c in colours.items())
     # Our own page rather than displaCy's (page=True): it mixes both styles and declares UTF-8
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><p class=\"legend\">{legend}</p>{''.join(body)}</body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<style>{STYLE}</style></head><body><p class="legend">{legend}</p>{"".join(body)}</body></html>\n'
+    )

@@ -23,15 +23,21 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from dataset_scripts.documents import CorpusFormatError, Document, Passage, iter_lines
 
 FORMATS = ("pubtator", "bioc-xml", "bioc-json", "jsonl", "text")
-EXTENSIONS = {".pubtator": "pubtator", ".xml": "bioc-xml", ".json": "bioc-json", ".jsonl": "jsonl",
-              ".txt": "text", ".bioc": "bioc-xml"}
+EXTENSIONS = {
+    ".pubtator": "pubtator",
+    ".xml": "bioc-xml",
+    ".json": "bioc-json",
+    ".jsonl": "jsonl",
+    ".txt": "text",
+    ".bioc": "bioc-xml",
+}
 STREAMED = ("pubtator", "jsonl")
 # Bad records echoed to stderr per file; the errors file lists them all.
 SHOWN_PROBLEMS = 5
@@ -89,8 +95,11 @@ class BadRecord:
     reason: str
 
     def describe(self, source: Path) -> str:
-        where = [str(source)] + ([f"line {self.line}"] if self.line else []) + (
-            [f"document {self.id}"] if self.id is not None else [])
+        where = (
+            [str(source)]
+            + ([f"line {self.line}"] if self.line else [])
+            + ([f"document {self.id}"] if self.id is not None else [])
+        )
         return f"{', '.join(where)}: {self.reason}"
 
 
@@ -111,8 +120,12 @@ class RecordLog:
             raise InputError(f"{err} (--strict: a bad record fails its file)")
         rec = BadRecord(err.line, err.doc_id, "skipped" if err.skipped else "repaired", err.message)
         last = self.records[-1] if self.records else None
-        if (self.by_document and last is not None and rec.id is not None
-                and (last.id, last.action) == (rec.id, rec.action)):
+        if (
+            self.by_document
+            and last is not None
+            and rec.id is not None
+            and (last.id, last.action) == (rec.id, rec.action)
+        ):
             last.reason += f"; line {rec.line}: {rec.reason}" if rec.line else f"; {rec.reason}"
         else:
             self.records.append(rec)
@@ -141,8 +154,10 @@ class RecordLog:
         if len(self.records) > SHOWN_PROBLEMS:
             lines.append(f"warning: {source}: {len(self.records) - SHOWN_PROBLEMS} more bad records")
         if self.records:
-            lines.append(f"warning: {source}: {self.count('skipped')} record(s) skipped, "
-                         f"{self.count('repaired')} repaired: listed in {errors_file}")
+            lines.append(
+                f"warning: {source}: {self.count('skipped')} record(s) skipped, "
+                f"{self.count('repaired')} repaired: listed in {errors_file}"
+            )
         return lines
 
 
@@ -216,8 +231,9 @@ def _jsonl_record(line: str, n: int) -> Document:
         doc_id = str(n) if doc_id is None else str(doc_id)  # an id of null: the line number
         text = rec["text"]
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
-        raise CorpusFormatError(f"not a JSON object with a 'text' field ({type(err).__name__}: "
-                                f"{str(err)[:100]})", doc_id=doc_id) from None
+        raise CorpusFormatError(
+            f"not a JSON object with a 'text' field ({type(err).__name__}: {str(err)[:100]})", doc_id=doc_id
+        ) from None
     if not isinstance(text, str):
         raise CorpusFormatError("'text' is not a string", doc_id=doc_id)
     bad = _lone_surrogate(text + doc_id)

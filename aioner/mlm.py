@@ -39,20 +39,22 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import AutoModelForMaskedLM, AutoTokenizer
-from transformers.utils import logging as hf_logging
 
 from .arguments import OptionParser
-from .checkpoint import resolve_encoder
 from .encoders import DEFAULT_ENCODER
 from .mlm_data import MaskingCollator, collect_documents, default_corpora, fixed_batches, pack_documents
-from .model_card import write_mlm_model_card
+from .mlm_model import (
+    BASE_MODEL_LICENSES,
+    MaskedOnlyLoss,
+    base_model_id,
+    evaluate_loss,
+    heads_tied,
+    load_mlm_model,
+    param_groups,
+    push,
+    save,
+)
 from .training import describe_machine, enable_cpu_ranks, shutdown
-
-# Hub ids and licenses of the embedded encoders, for the card's base_model and license.
-BASE_MODEL_IDS = {DEFAULT_ENCODER: "sentence-transformers/all-MiniLM-L6-v2",
-                  "embedded:all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2"}
-BASE_MODEL_LICENSES = {DEFAULT_ENCODER: "apache-2.0", "embedded:all-mpnet-base-v2": "apache-2.0"}
 
 
 @dataclass
@@ -62,121 +64,78 @@ class MLMArgs:
 
     output_dir: str = field(metadata={"help": "folder for the adapted encoder, its tokenizer, record and card"})
     encoder: str | None = field(
-        default=None, metadata={"help": "Hub id, folder or embedded:NAME (default: the embedded all-MiniLM-L6-v2)"})
-    corpora: list[str] | None = field(default=None, metadata={
-        "help": "corpora whose TRAIN split gives the text (default: the AIO training corpora, BioRED included)"})
+        default=None, metadata={"help": "Hub id, folder or embedded:NAME (default: the embedded all-MiniLM-L6-v2)"}
+    )
+    corpora: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "corpora whose TRAIN split gives the text (default: the AIO training corpora, BioRED included)"
+        },
+    )
     sample: float | None = field(
-        default=None, metadata={"help": "per corpus: a fraction (<1) or a count of training documents"})
+        default=None, metadata={"help": "per corpus: a fraction (<1) or a count of training documents"}
+    )
     heldout_share: float = field(
-        default=0.02, metadata={"help": "share of the documents kept apart to measure the MLM loss (never trained on)"})
-    exclude_tests_of: list[str] | None = field(default=None, metadata={
-        "metavar": "CORPUS", "help": "leave out documents whose id is in these corpora's test sets "
-                                     "(default: every registered corpus with a test set)"})
+        default=0.02, metadata={"help": "share of the documents kept apart to measure the MLM loss (never trained on)"}
+    )
+    exclude_tests_of: list[str] | None = field(
+        default=None,
+        metadata={
+            "metavar": "CORPUS",
+            "help": "leave out documents whose id is in these corpora's test sets "
+            "(default: every registered corpus with a test set)",
+        },
+    )
     max_heldout_sequences: int = field(
-        default=256, metadata={"help": "held-out sequences scored (with fixed masks) before and after training"})
+        default=256, metadata={"help": "held-out sequences scored (with fixed masks) before and after training"}
+    )
     seq_length: int = field(default=128, metadata={"help": "sub-words per packed sequence, special tokens included"})
     batch_size: int = field(default=32, metadata={"help": "sequences per batch and process"})
     grad_accum: int = field(default=1, metadata={"help": "batches per optimizer step"})
     learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate of AdamW"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not on biases and norms)"})
     warmup_ratio: float = field(
-        default=0.06, metadata={"help": "share of the run (steps, or the --max_seconds budget) of linear warm-up"})
-    head_warmup_steps: int = field(default=0, metadata={
-        "help": "first N optimizer steps train only the weights the model lacked (a new MLM head), "
-                "the pre-trained encoder at learning rate 0"})
+        default=0.06, metadata={"help": "share of the run (steps, or the --max_seconds budget) of linear warm-up"}
+    )
+    head_warmup_steps: int = field(
+        default=0,
+        metadata={
+            "help": "first N optimizer steps train only the weights the model lacked (a new MLM head), "
+            "the pre-trained encoder at learning rate 0"
+        },
+    )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
-    epochs: float | None = field(default=None, metadata={
-        "help": "passes over the text (default 1, or unbounded under --max_steps/--max_seconds)"})
+    epochs: float | None = field(
+        default=None,
+        metadata={"help": "passes over the text (default 1, or unbounded under --max_steps/--max_seconds)"},
+    )
     max_steps: int = field(default=0, metadata={"help": "stop after N optimizer steps (0: no limit)"})
-    max_seconds: float = field(default=0, metadata={
-        "help": "wall-clock budget of the training loop in seconds (0: none); the learning rate decays over it"})
+    max_seconds: float = field(
+        default=0,
+        metadata={
+            "help": "wall-clock budget of the training loop in seconds (0: none); the learning rate decays over it"
+        },
+    )
     mlm_probability: float = field(default=0.15, metadata={"help": "share of the sub-words chosen for masking"})
     whole_word_mask: bool = field(default=False, metadata={"help": "mask whole words (all their sub-words)"})
-    mixed_precision: str | None = field(default=None, metadata={
-        "choices": ["no", "bf16", "fp16"], "help": "default: from `accelerate launch` or its config"})
+    mixed_precision: str | None = field(
+        default=None,
+        metadata={"choices": ["no", "bf16", "fp16"], "help": "default: from `accelerate launch` or its config"},
+    )
     log_steps: int = field(default=10, metadata={"help": "mean training loss every N optimizer steps"})
     eval_steps: int = field(default=0, metadata={"help": "held-out loss every N steps (0: before and after only)"})
     seed: int = field(default=0, metadata={"help": "seed of the sample, the shuffling and the masks"})
     overwrite: bool = field(default=False, metadata={"help": "write into a non-empty output folder"})
     push_to_hub: bool = field(default=False, metadata={"help": "upload the output folder to the Hub"})
     hub_model_id: str | None = field(
-        default=None, metadata={"help": "Hub repository for --push_to_hub (default: the output folder name)"})
+        default=None, metadata={"help": "Hub repository for --push_to_hub (default: the output folder name)"}
+    )
     # The command line, for the record and the card (parse_args fills it in; not an option to type).
     command: str = field(default="", metadata={"help": argparse.SUPPRESS})
 
     def __post_init__(self):
         if self.epochs is None and not self.max_steps and not self.max_seconds:
             self.epochs = 1.0
-
-
-# ----- the model -----
-def load_mlm_model(encoder: str | None):
-    """(model with an MLM head, tokenizer, resolved path, names of weights initialised here)."""
-    path = resolve_encoder(encoder)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.mask_token is None:
-        raise ValueError(f"the tokenizer of {encoder or path} has no mask token: it cannot do masked-LM training")
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the head's "missing" weights are reported on the card instead
-    try:
-        model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    if not heads_tied(model) and model.get_output_embeddings() is not None:
-        model.tie_weights()  # a head loaded without weights: its decoder shares the input embeddings
-    initialised = sorted(info.get("missing_keys") or [])
-    return model, tokenizer, path, initialised
-
-
-def heads_tied(model) -> bool:
-    out_emb = model.get_output_embeddings()
-    return out_emb is not None and out_emb.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
-
-
-class MaskedOnlyLoss(torch.nn.Module):
-    """An MLM model's loss with the head applied to the masked positions only.
-
-    ``*ForMaskedLM`` models score every position against the whole vocabulary (for a
-    384-wide encoder that is as much work as the encoder itself); the loss needs only the
-    ~15% masked ones. Same loss, about half the compute. Wraps the model so that Accelerate
-    (DDP) sees one module; ``self.model`` is what is saved.
-    """
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        prefix = model.base_model_prefix
-        others = [m for name, m in model.named_children() if name != prefix]
-        if not hasattr(model, prefix) or len(others) != 1:
-            raise ValueError(f"{type(model).__name__}: cannot tell its encoder from its MLM head")
-        self.head = others[0]
-
-    def forward(self, input_ids, attention_mask, labels):
-        hidden = getattr(self.model, self.model.base_model_prefix)(
-            input_ids=input_ids, attention_mask=attention_mask)[0]
-        chosen = labels != -100
-        if not chosen.any():  # nothing masked: a zero loss that still touches the graph
-            return hidden.sum() * 0.0
-        logits = self.head(hidden[chosen])
-        return torch.nn.functional.cross_entropy(logits.float(), labels[chosen])
-
-
-def param_groups(model, new_weights: set[str], weight_decay: float) -> list[dict]:
-    """AdamW groups: pre-trained weights apart from the weights initialised here (a new MLM head).
-
-    With --head_warmup_steps the pre-trained ones keep learning rate 0 at first, so that a random
-    head's first large gradients do not rewrite the encoder. (A learning rate of 0 rather than
-    frozen weights: under several ranks DDP needs the same weights to take gradients throughout.)
-    """
-    groups = []
-    for pretrained in (True, False):
-        for decay in (True, False):
-            params = [p for n, p in model.named_parameters() if (n not in new_weights) == pretrained
-                      and ("bias" in n or "norm" in n.lower()) != decay]
-            if params:
-                groups.append({"params": params, "weight_decay": weight_decay if decay else 0.0,
-                               "pretrained": pretrained})
-    return groups
 
 
 # ----- training -----
@@ -213,28 +172,19 @@ def planned_steps(args: MLMArgs, batches: int) -> tuple[int, float]:
     return (min(planned, args.max_steps) if args.max_steps else planned), epochs
 
 
-@torch.no_grad()
-def evaluate_loss(model, batches, device) -> float:
-    """Mean masked-token cross-entropy over fixed, pre-masked batches."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        n = int((batch["labels"] != -100).sum())
-        if n:
-            total += float(model(**batch)) * n
-            count += n
-    model.train(was_training)
-    return total / count if count else float("nan")
-
-
 def _window(step: int, loss: float, n: int, lr: float, seconds: float, tokens: int) -> dict:
-    return {"step": step, "loss": round(loss / n, 4), "lr": lr, "seconds": round(seconds, 1),
-            "tokens_per_s": round(tokens / max(seconds, 1e-9), 1)}
+    return {
+        "step": step,
+        "loss": round(loss / n, 4),
+        "lr": lr,
+        "seconds": round(seconds, 1),
+        "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
+    }
 
 
-def run_steps(args: MLMArgs, accelerator: Accelerator, wrapped, optimizer, loader, eval_batches, new_head: bool) -> dict:
+def run_steps(
+    args: MLMArgs, accelerator: Accelerator, wrapped, optimizer, loader, eval_batches, new_head: bool
+) -> dict:
     """The optimizer steps: until the planned steps or the time budget run out; the loss curve."""
     planned, epochs = planned_steps(args, len(loader))
     unwrapped, device = accelerator.unwrap_model(wrapped), accelerator.device
@@ -287,9 +237,13 @@ def run_steps(args: MLMArgs, accelerator: Accelerator, wrapped, optimizer, loade
 
 def prepare_text(args: MLMArgs, corpora: list[str], tokenizer):
     """(training documents, held-out documents, report, packed training text, fixed held-out batches)."""
-    train_docs, heldout_docs, report = collect_documents(corpora, sample=args.sample, seed=args.seed,
-                                                         heldout_share=args.heldout_share,
-                                                         exclude_tests_of=args.exclude_tests_of)
+    train_docs, heldout_docs, report = collect_documents(
+        corpora,
+        sample=args.sample,
+        seed=args.seed,
+        heldout_share=args.heldout_share,
+        exclude_tests_of=args.exclude_tests_of,
+    )
     if not train_docs:
         raise SystemExit(f"no training text in {corpora}: {[(c.corpus, c.skipped) for c in report.corpora]}")
     packed = pack_documents(train_docs, tokenizer, args.seq_length, with_offsets=args.whole_word_mask)
@@ -298,9 +252,27 @@ def prepare_text(args: MLMArgs, corpora: list[str], tokenizer):
     eval_batches = []
     if heldout_docs:
         held = pack_documents(heldout_docs, tokenizer, args.seq_length, with_offsets=args.whole_word_mask)
-        eval_batches = fixed_batches(tokenizer, held, args.batch_size, args.max_heldout_sequences,
-                                     args.mlm_probability, args.whole_word_mask, seed=args.seed + 1)
+        eval_batches = fixed_batches(
+            tokenizer,
+            held,
+            args.batch_size,
+            args.max_heldout_sequences,
+            args.mlm_probability,
+            args.whole_word_mask,
+            seed=args.seed + 1,
+        )
     return train_docs, heldout_docs, report, packed, eval_batches
+
+
+def make_loader(args: MLMArgs, tokenizer, packed) -> DataLoader:
+    """The packed training sequences in shuffled batches, masked afresh each time they are drawn."""
+    return DataLoader(
+        list(range(len(packed.input_ids))),
+        batch_size=args.batch_size,
+        shuffle=True,
+        collate_fn=MaskingCollator(tokenizer, packed, args.mlm_probability, args.whole_word_mask),
+        generator=torch.Generator().manual_seed(args.seed),
+    )
 
 
 def train_mlm(args: MLMArgs) -> dict:
@@ -318,12 +290,12 @@ def train_mlm(args: MLMArgs) -> dict:
         raise SystemExit("--whole_word_mask needs a fast tokenizer (word boundaries come from its offsets)")
     train_docs, heldout_docs, report, packed, eval_batches = prepare_text(args, corpora, tokenizer)
     data_seconds = time.time() - t_start
-    accelerator.print(f"[mlm] {len(train_docs)} documents, {packed.tokens} sub-words in {len(packed.input_ids)} "
-                      f"sequences of <= {args.seq_length} ({data_seconds:.0f} s); held out: {len(heldout_docs)} documents")
+    accelerator.print(
+        f"[mlm] {len(train_docs)} documents, {packed.tokens} sub-words in {len(packed.input_ids)} "
+        f"sequences of <= {args.seq_length} ({data_seconds:.0f} s); held out: {len(heldout_docs)} documents"
+    )
 
-    loader = DataLoader(list(range(len(packed.input_ids))), batch_size=args.batch_size, shuffle=True,
-                        collate_fn=MaskingCollator(tokenizer, packed, args.mlm_probability, args.whole_word_mask),
-                        generator=torch.Generator().manual_seed(args.seed))
+    loader = make_loader(args, tokenizer, packed)
     if args.head_warmup_steps and not initialised:
         accelerator.print("[mlm] --head_warmup_steps: the model loaded with its MLM head, nothing to warm up")
     optimizer = torch.optim.AdamW(param_groups(model, set(initialised), args.weight_decay), lr=args.learning_rate)
@@ -341,18 +313,35 @@ def train_mlm(args: MLMArgs) -> dict:
         accelerator.print(f"[mlm] held-out MLM loss after {run['steps']} steps: {after:.4f}")
 
     record = {
-        "options": asdict(args), "encoder": args.encoder or DEFAULT_ENCODER, "encoder_path": path,
-        "base_model": base_model_id(args.encoder), "license": BASE_MODEL_LICENSES.get(args.encoder or DEFAULT_ENCODER),
+        "options": asdict(args),
+        "encoder": args.encoder or DEFAULT_ENCODER,
+        "encoder_path": path,
+        "base_model": base_model_id(args.encoder),
+        "license": BASE_MODEL_LICENSES.get(args.encoder or DEFAULT_ENCODER),
         "corpora": corpora,
-        "data": {**asdict(report), "documents": len(train_docs), "heldout_documents": len(heldout_docs),
-                 "sequences": len(packed.input_ids), "tokens": packed.tokens,
-                 "heldout_sequences_scored": sum(len(b["input_ids"]) for b in eval_batches)},
-        "initialised_weights": initialised, "decoder_tied_to_embeddings": heads_tied(unwrapped.model),
-        "steps": run["steps"], "epochs_seen": round(run["tokens"] / max(1, sum(map(len, packed.input_ids))), 3),
-        "train_tokens": run["tokens"], "train_seconds": round(run["seconds"], 1),
-        "data_seconds": round(data_seconds, 1), "train_tokens_per_s": round(run["tokens"] / max(run["seconds"], 1e-9), 1),
-        "history": run["history"], "heldout": evals, "heldout_loss_before": before, "heldout_loss_after": after,
-        "machine": describe_machine(), "transformers": transformers.__version__, "torch": torch.__version__,
+        "data": {
+            **asdict(report),
+            "documents": len(train_docs),
+            "heldout_documents": len(heldout_docs),
+            "sequences": len(packed.input_ids),
+            "tokens": packed.tokens,
+            "heldout_sequences_scored": sum(len(b["input_ids"]) for b in eval_batches),
+        },
+        "initialised_weights": initialised,
+        "decoder_tied_to_embeddings": heads_tied(unwrapped.model),
+        "steps": run["steps"],
+        "epochs_seen": round(run["tokens"] / max(1, sum(map(len, packed.input_ids))), 3),
+        "train_tokens": run["tokens"],
+        "train_seconds": round(run["seconds"], 1),
+        "data_seconds": round(data_seconds, 1),
+        "train_tokens_per_s": round(run["tokens"] / max(run["seconds"], 1e-9), 1),
+        "history": run["history"],
+        "heldout": evals,
+        "heldout_loss_before": before,
+        "heldout_loss_after": after,
+        "machine": describe_machine(),
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
     }
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -363,49 +352,17 @@ def train_mlm(args: MLMArgs) -> dict:
     return record
 
 
-def save(out: Path, model, tokenizer, record: dict, train_docs, heldout_docs, model_id: str) -> None:
-    """The adapted encoder with its MLM head, the tokenizer, the record, the document list and the card."""
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / "mlm_training.json").write_text(json.dumps(record, indent=1))
-    with open(out / "pretraining_documents.tsv", "w") as f:
-        f.write("corpus\tdocument_id\trole\n")
-        for role, docs in (("train", train_docs), ("heldout", heldout_docs)):
-            for corpus, doc_id, _ in docs:
-                f.write(f"{corpus}\t{doc_id}\t{role}\n")
-    write_mlm_model_card(out, record, model_id)
-
-
-def base_model_id(encoder: str | None) -> str | None:
-    """The Hub id the encoder came from, for the card's ``base_model`` (None when unknown)."""
-    encoder = encoder or DEFAULT_ENCODER
-    if encoder in BASE_MODEL_IDS:
-        return BASE_MODEL_IDS[encoder]
-    if Path(encoder).exists():
-        card = Path(encoder) / "mlm_training.json"  # an adapted encoder adapted again: its own base
-        if card.exists():
-            return json.loads(card.read_text()).get("base_model")
-        return None
-    return encoder if "/" in encoder else None
-
-
-def push(out: Path, repo_id: str) -> None:
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, exist_ok=True)
-    api.upload_folder(folder_path=str(out), repo_id=repo_id)
-    print(f"pushed {out} to https://huggingface.co/{repo_id}")
-
-
 # ----- command line -----
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """The module docstring as written; each option's default after its help, unless None (the help
     then says what applies)."""
 
     def _get_help_string(self, action):
-        if action.option_strings and action.default not in (None, argparse.SUPPRESS) and "%(default)" not in action.help:
+        if (
+            action.option_strings
+            and action.default not in (None, argparse.SUPPRESS)
+            and "%(default)" not in action.help
+        ):
             return action.help + " (default: %(default)s)"
         return action.help
 
@@ -420,8 +377,14 @@ def parse_args(argv=None) -> MLMArgs:
 def main(argv=None) -> int:
     args = parse_args(argv)
     record = train_mlm(args)
-    print(json.dumps({k: record[k] for k in ("steps", "train_seconds", "train_tokens_per_s", "heldout_loss_before",
-                                              "heldout_loss_after")}))
+    print(
+        json.dumps(
+            {
+                k: record[k]
+                for k in ("steps", "train_seconds", "train_tokens_per_s", "heldout_loss_before", "heldout_loss_after")
+            }
+        )
+    )
     return 0
 
 

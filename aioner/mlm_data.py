@@ -74,7 +74,7 @@ class TextReport:
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text`` as the tagger's training data splits them, each from its first
     word to its last (so never with surrounding whitespace)."""
-    return [text[words[0][0]:words[-1][1]] for words in segment(text)]
+    return [text[words[0][0] : words[-1][1]] for words in segment(text)]
 
 
 def document_sentences(doc: Document) -> list[str]:
@@ -126,8 +126,11 @@ def collect_documents(corpora, *, sample=None, seed: int = 0, heldout_share: flo
     """
     files: dict[str, bool] = {}
     test_ids = document_ids_of_tests(exclude_tests_of, local_only=True, files=files)
-    report = TextReport(test_files_read=[f for f, read in files.items() if read],
-                        test_files_missing=[f for f, read in files.items() if not read], test_ids=len(test_ids))
+    report = TextReport(
+        test_files_read=[f for f, read in files.items() if read],
+        test_files_missing=[f for f, read in files.items() if not read],
+        test_ids=len(test_ids),
+    )
     train, heldout, seen = [], [], set()
     for name in corpora:
         entry = CorpusText(name)
@@ -176,8 +179,13 @@ def _tokenize(tokenizer, sentences: list[str], with_offsets: bool):
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # long sentences are cut by the packing, not fed whole to the model
     try:
-        return tokenizer(sentences, add_special_tokens=False, return_attention_mask=False,
-                         return_token_type_ids=False, return_offsets_mapping=with_offsets)
+        return tokenizer(
+            sentences,
+            add_special_tokens=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            return_offsets_mapping=with_offsets,
+        )
     finally:
         hf_logging.set_verbosity(verbosity)
 
@@ -209,13 +217,17 @@ def pack_documents(documents, tokenizer, seq_length: int = 128, with_offsets: bo
         ids, special, offs = [], [], []
 
     for start in range(0, len(documents), TOKENIZE_BATCH):
-        chunk = documents[start:start + TOKENIZE_BATCH]
+        chunk = documents[start : start + TOKENIZE_BATCH]
         enc = _tokenize(tokenizer, [s for _, _, sents in chunk for s in sents], with_offsets)
         k = 0
         for corpus, _, sents in chunk:
             for s in sents:
                 s_ids = enc["input_ids"][k]
-                s_offs = [(a + base, b + base) for a, b in enc["offset_mapping"][k]] if with_offsets else [(0, 0)] * len(s_ids)
+                s_offs = (
+                    [(a + base, b + base) for a, b in enc["offset_mapping"][k]]
+                    if with_offsets
+                    else [(0, 0)] * len(s_ids)
+                )
                 k += 1
                 base += len(s) + 1
                 out.tokens += len(s_ids)
@@ -248,13 +260,20 @@ def pack_documents(documents, tokenizer, seq_length: int = 128, with_offsets: bo
 class MaskingCollator:
     """Pads packed sequences and masks them with transformers' DataCollatorForLanguageModeling."""
 
-    def __init__(self, tokenizer, packed: Packed, mlm_probability: float = 0.15, whole_word_mask: bool = False,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        tokenizer,
+        packed: Packed,
+        mlm_probability: float = 0.15,
+        whole_word_mask: bool = False,
+        seed: int | None = None,
+    ):
         self.packed, self.pad = packed, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         with warnings.catch_warnings():  # whole-word mode announces that it masks with [MASK] only
             warnings.simplefilter("ignore")
             self.collator = DataCollatorForLanguageModeling(
-                tokenizer, mlm=True, mlm_probability=mlm_probability, whole_word_mask=whole_word_mask, seed=seed)
+                tokenizer, mlm=True, mlm_probability=mlm_probability, whole_word_mask=whole_word_mask, seed=seed
+            )
         if seed is not None:
             self.collator.create_rng()
 
@@ -277,8 +296,9 @@ class MaskingCollator:
         return {"input_ids": inputs, "attention_mask": attention, "labels": labels}
 
 
-def fixed_batches(tokenizer, packed: Packed, batch_size: int, limit: int, mlm_probability: float,
-                  whole_word_mask: bool, seed: int) -> list[dict]:
+def fixed_batches(
+    tokenizer, packed: Packed, batch_size: int, limit: int, mlm_probability: float, whole_word_mask: bool, seed: int
+) -> list[dict]:
     """The first ``limit`` sequences masked once with ``seed``: the same masks before and after training."""
     collate = MaskingCollator(tokenizer, packed, mlm_probability, whole_word_mask, seed=seed)
     n = min(len(packed.input_ids), limit)

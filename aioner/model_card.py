@@ -18,17 +18,22 @@ def model_index(name: str, results: list[dict]) -> list[dict]:
     entries = []
     for r in results:
         strict = r["strict"]
-        metrics = [{"type": k, "value": round(strict["overall"][k], 4), "name": f"overall {k} (strict)"}
-                   for k in ("precision", "recall", "f1")]
+        metrics = [
+            {"type": k, "value": round(strict["overall"][k], 4), "name": f"overall {k} (strict)"}
+            for k in ("precision", "recall", "f1")
+        ]
         metrics.append({"type": "f1", "value": round(r["relaxed"]["overall"]["f1"], 4), "name": "overall f1 (relaxed)"})
         for t, s in strict["per_type"].items():
-            metrics += [{"type": k, "value": round(s[k], 4), "name": f"{t} {k} (strict)"}
-                        for k in ("precision", "recall", "f1")]
-        entries.append({
-            "task": {"type": "token-classification", "name": "Named Entity Recognition"},
-            "dataset": {"name": r["corpus"], "type": r["corpus"], "split": r["split"]},
-            "metrics": metrics,
-        })
+            metrics += [
+                {"type": k, "value": round(s[k], 4), "name": f"{t} {k} (strict)"} for k in ("precision", "recall", "f1")
+            ]
+        entries.append(
+            {
+                "task": {"type": "token-classification", "name": "Named Entity Recognition"},
+                "dataset": {"name": r["corpus"], "type": r["corpus"], "split": r["split"]},
+                "metrics": metrics,
+            }
+        )
     return [{"name": name, "results": entries}]
 
 
@@ -40,8 +45,10 @@ def results_table(results: list[dict]) -> str:
         rows = [("overall", r["strict"]["overall"], r["relaxed"]["overall"])]
         rows += [(t, s, r["relaxed"]["per_type"].get(t, {"f1": 0.0})) for t, s in r["strict"]["per_type"].items()]
         for name, s, rel in rows:
-            lines.append(f"| {r['corpus']} {r['split']} | {r['task']} | {name} | {100 * s['precision']:.2f} | "
-                         f"{100 * s['recall']:.2f} | {100 * s['f1']:.2f} | {100 * rel['f1']:.2f} |")
+            lines.append(
+                f"| {r['corpus']} {r['split']} | {r['task']} | {name} | {100 * s['precision']:.2f} | "
+                f"{100 * s['recall']:.2f} | {100 * s['f1']:.2f} | {100 * rel['f1']:.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -60,8 +67,11 @@ def write_model_card(out: Path, info: dict, results: list[dict]) -> Path:
     """``info``: model_id, recipe, recipe_desc, encoder, base_model (Hub id or None), tasks, decoder,
     training_data, hyperparameters, command, dev_f1, train_seconds, datasets, trained_tasks (optional)."""
     metadata = {
-        "library_name": "transformers", "pipeline_tag": "token-classification", "language": ["en"],
-        "license": "mit", "tags": ["biomedical", "named-entity-recognition", "aioner", "custom_code"],
+        "library_name": "transformers",
+        "pipeline_tag": "token-classification",
+        "language": ["en"],
+        "license": "mit",
+        "tags": ["biomedical", "named-entity-recognition", "aioner", "custom_code"],
         "datasets": info.get("datasets", []),
         "model-index": model_index(info["model_id"], results),
     }
@@ -77,16 +87,21 @@ def write_model_card(out: Path, info: dict, results: list[dict]) -> Path:
         decoder_desc="CRF" if info["decoder"] == "crf" else "softmax",
         tasks=", ".join(f"`{t}` ({', '.join(types)})" for t, types in info["tasks"].items()),
         trained_tasks=trained_tasks_text(info.get("trained_tasks")),
-        recipe=info["recipe"], recipe_desc=info["recipe_desc"],
-        training_data=info["training_data"], hyperparameters=info["hyperparameters"],
+        recipe=info["recipe"],
+        recipe_desc=info["recipe_desc"],
+        training_data=info["training_data"],
+        hyperparameters=info["hyperparameters"],
         command=info["command"],
         dev_f1=f"{100 * info['dev_f1']:.2f}" if info.get("dev_f1") is not None else "n/a",
         train_time=f"{info.get('train_seconds', 0) / 60:.1f} min",
         machine=f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores",
         results_table=results_table(results),
-        encoder_limitations=("The encoder is all-MiniLM-L6-v2, a small general-domain sentence encoder: the "
-                             "paper's PubMedBERT/Bioformer encoders score several F1 points higher."
-                             if small else f"Encoder: {info['encoder']}."),
+        encoder_limitations=(
+            "The encoder is all-MiniLM-L6-v2, a small general-domain sentence encoder: the "
+            "paper's PubMedBERT/Bioformer encoders score several F1 points higher."
+            if small
+            else f"Encoder: {info['encoder']}."
+        ),
     )
     path = Path(out) / "README.md"
     path.write_text(text, encoding="utf-8")
@@ -116,21 +131,28 @@ def add_results(card: Path, results: list[dict], model_id: str | None = None) ->
 # ----- the card of an encoder after domain-adaptive pre-training (aioner/mlm.py) -----
 def _mlm_corpus_table(corpora: list[dict]) -> str:
     """One row per corpus: the file read (with its hash) and where each of its documents went."""
-    rows = ["| corpus | file (SHA-256) | split read | documents in split | left out: test ids | left out: "
-            "duplicates | held out (loss only) | trained on | sentences | sub-words |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| corpus | file (SHA-256) | split read | documents in split | left out: test ids | left out: "
+        "duplicates | held out (loss only) | trained on | sentences | sub-words |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for c in corpora:
         if c["skipped"]:
-            rows.append(f"| {c['corpus']} | {c['file'] or '—'} | — | — | — | — | — | 0 (skipped: "
-                        f"{c['skipped'].splitlines()[0][:120]}) | — | — |")
+            rows.append(
+                f"| {c['corpus']} | {c['file'] or '—'} | — | — | — | — | — | 0 (skipped: "
+                f"{c['skipped'].splitlines()[0][:120]}) | — | — |"
+            )
             continue
-        split = "train" + (f" less the fixed dev hold-out ({c['dev_held_out']} documents, never read)"
-                           if c["dev_held_out"] else "")
+        split = "train" + (
+            f" less the fixed dev hold-out ({c['dev_held_out']} documents, never read)" if c["dev_held_out"] else ""
+        )
         if c["not_sampled"]:
             split += f"; sample, {c['not_sampled']} not drawn"
-        rows.append(f"| {c['corpus']} | `{c['file']}` (`{c['sha256'][:16]}…`) | {split} | {c['documents_in_split']} | "
-                    f"{c['excluded_test_ids']} | {c['duplicates']} | {c['heldout_documents']} | {c['documents_used']} | "
-                    f"{c['sentences']} | {c['tokens']} |")
+        rows.append(
+            f"| {c['corpus']} | `{c['file']}` (`{c['sha256'][:16]}…`) | {split} | {c['documents_in_split']} | "
+            f"{c['excluded_test_ids']} | {c['duplicates']} | {c['heldout_documents']} | {c['documents_used']} | "
+            f"{c['sentences']} | {c['tokens']} |"
+        )
     return "\n".join(rows)
 
 
@@ -138,9 +160,16 @@ def _mlm_head_text(record: dict) -> str:
     init = record["initialised_weights"]
     if not init:
         return "The encoder's own MLM head was continued."
-    return (f"The encoder had no MLM head: {len(init)} weights were initialised here "
-            f"({', '.join(init[:6])}{' …' if len(init) > 6 else ''}); the output layer is "
-            f"{'tied to' if record['decoder_tied_to_embeddings'] else 'NOT tied to'} the input embeddings.")
+    return (
+        f"The encoder had no MLM head: {len(init)} weights were initialised here "
+        f"({', '.join(init[:6])}{' …' if len(init) > 6 else ''}); the output layer is "
+        f"{'tied to' if record['decoder_tied_to_embeddings'] else 'NOT tied to'} the input embeddings."
+    )
+
+
+def _fields(source: dict, *names: str) -> dict:
+    """The template fields that are copied as they are from the training record: ``{name: source[name]}``."""
+    return {name: source[name] for name in names}
 
 
 def write_mlm_model_card(out: Path, record: dict, model_id: str) -> Path:
@@ -148,8 +177,12 @@ def write_mlm_model_card(out: Path, record: dict, model_id: str) -> Path:
     encoder is, exactly what text it saw, how it was trained, how to use it."""
     o, d = record["options"], record["data"]
     base = record.get("base_model")
-    metadata = {"library_name": "transformers", "pipeline_tag": "fill-mask", "language": ["en"],
-                "tags": ["biomedical", "domain-adaptive-pretraining", "masked-language-modeling", "aioner"]}
+    metadata = {
+        "library_name": "transformers",
+        "pipeline_tag": "fill-mask",
+        "language": ["en"],
+        "tags": ["biomedical", "domain-adaptive-pretraining", "masked-language-modeling", "aioner"],
+    }
     if base:
         metadata["base_model"] = base
     if record.get("license"):
@@ -167,30 +200,36 @@ def write_mlm_model_card(out: Path, record: dict, model_id: str) -> Path:
         encoder_desc=f"`{record['encoder']}`" + (f" ({base})" if base else ""),
         corpora_read=len([c for c in d["corpora"] if not c["skipped"]]),
         tests_of=("any registered corpus" if o.get("exclude_tests_of") is None else ", ".join(o["exclude_tests_of"])),
-        test_ids=d["test_ids"],
         test_files_read=", ".join(f"`{t}`" for t in d["test_files_read"]),
-        test_files_missing=(f"; not available here, so not checked: {', '.join(d['test_files_missing'])}"
-                            if d["test_files_missing"] else ""),
+        test_files_missing=(
+            f"; not available here, so not checked: {', '.join(d['test_files_missing'])}"
+            if d["test_files_missing"]
+            else ""
+        ),
         corpus_table=_mlm_corpus_table(d["corpora"]),
-        documents=d["documents"], heldout_documents=d["heldout_documents"], tokens=d["tokens"],
-        sequences=d["sequences"], seq_length=o["seq_length"],
-        steps=record["steps"], batch_size=o["batch_size"], grad_accum=o["grad_accum"],
-        train_tokens=record["train_tokens"], epochs_seen=record["epochs_seen"],
-        train_seconds=record["train_seconds"], train_tokens_per_s=record["train_tokens_per_s"],
-        machine=record["machine"],
-        masking=("whole-word masking (every sub-word of a chosen word replaced by the mask token)"
-                 if o["whole_word_mask"] else "sub-word masking (80% mask token, 10% random, 10% unchanged)"),
-        mlm_probability=o["mlm_probability"], learning_rate=o["learning_rate"], warmup=f"{o['warmup_ratio']:.0%}",
+        **_fields(d, "test_ids", "documents", "heldout_documents", "tokens", "sequences", "heldout_sequences_scored"),
+        **_fields(record, "steps", "train_tokens", "epochs_seen", "train_seconds", "train_tokens_per_s", "machine"),
+        **_fields(o, "seq_length", "batch_size", "grad_accum", "mlm_probability", "learning_rate"),
+        **_fields(o, "weight_decay", "max_grad_norm", "seed", "command"),
+        masking=(
+            "whole-word masking (every sub-word of a chosen word replaced by the mask token)"
+            if o["whole_word_mask"]
+            else "sub-word masking (80% mask token, 10% random, 10% unchanged)"
+        ),
+        warmup=f"{o['warmup_ratio']:.0%}",
         decay_budget=f" over the {o['max_seconds']} s budget" if o["max_seconds"] else "",
-        weight_decay=o["weight_decay"], max_grad_norm=o["max_grad_norm"], seed=o["seed"],
-        head_warmup=(f"; the first {o['head_warmup_steps']} steps trained only the new head (encoder at learning "
-                     "rate 0)" if o.get("head_warmup_steps") else ""),
+        head_warmup=(
+            f"; the first {o['head_warmup_steps']} steps trained only the new head (encoder at learning rate 0)"
+            if o.get("head_warmup_steps")
+            else ""
+        ),
         head=_mlm_head_text(record),
-        first_loss=loss(first.get("loss")), first_step=first.get("step", "—"),
-        last_loss=loss(last.get("loss")), last_step=last.get("step", "—"),
-        heldout_sequences_scored=d["heldout_sequences_scored"],
-        heldout_before=loss(record.get("heldout_loss_before")), heldout_after=loss(record.get("heldout_loss_after")),
-        command=o["command"],
+        first_loss=loss(first.get("loss")),
+        first_step=first.get("step", "—"),
+        last_loss=loss(last.get("loss")),
+        last_step=last.get("step", "—"),
+        heldout_before=loss(record.get("heldout_loss_before")),
+        heldout_after=loss(record.get("heldout_loss_after")),
     )
     path = Path(out) / "README.md"
     path.write_text(text, encoding="utf-8")

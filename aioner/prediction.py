@@ -10,8 +10,8 @@ relaxed, per type), compare two with ``aioner.significance``, or post-process it
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Collection, Sequence
 
 from .scoring import Entity
 
@@ -50,8 +50,12 @@ def entity_tuples(predicted: Sequence[Sequence[dict]], types: Collection[str] | 
     """A tagger's output (one list of entity dicts per document) as ``(document, start, end, type)``,
     documents keyed by position (``"0"``, ``"1"``, ..., as ``corpus_documents`` keys the gold);
     ``types``: only the entities of these types."""
-    return [(str(i), e["start"], e["end"], e["type"]) for i, ents in enumerate(predicted) for e in ents
-            if types is None or e["type"] in types]
+    return [
+        (str(i), e["start"], e["end"], e["type"])
+        for i, ents in enumerate(predicted)
+        for e in ents
+        if types is None or e["type"] in types
+    ]
 
 
 def corpus_task(tagger, corpus_name: str) -> str:
@@ -84,8 +88,9 @@ class CorpusPrediction:
         return entity_tuples(self.predicted, types)
 
 
-def predict_corpus(tagger, corpus_name: str, split: str = "test", task: str | None = None, *,
-                   limit: int | None = None, warmup: int = 0) -> CorpusPrediction:
+def predict_corpus(
+    tagger, corpus_name: str, split: str = "test", task: str | None = None, *, limit: int | None = None, warmup: int = 0
+) -> CorpusPrediction:
     """Tag a corpus split with ``tagger`` (``tag(texts, task, passages)``, e.g. a pipeline_aioner.AIONERTagger).
 
     ``task``: default ``corpus_task``. ``limit``: only the first N documents (and their gold).

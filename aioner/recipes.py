@@ -26,8 +26,14 @@ from dataset_scripts.hf_datasets import SPLIT_NAMES, corpus_dataset, merged_data
 
 RECIPES = ("single", "aioner", "finetune", "merged", "gerbera", "quickstart", "mtl")
 QUICKSTART_CORPORA = ["BioRED", "GNormPlus", "NCBI-Disease", "BC5CDR-Chemical", "Species-800", "tmVar3"]
-QUICKSTART_SAMPLE = {"BioRED": None, "GNormPlus": 80, "NCBI-Disease": 80, "BC5CDR-Chemical": 80,
-                     "Species-800": 80, "tmVar3": 80}
+QUICKSTART_SAMPLE = {
+    "BioRED": None,
+    "GNormPlus": 80,
+    "NCBI-Disease": 80,
+    "BC5CDR-Chemical": 80,
+    "Species-800": 80,
+    "tmVar3": 80,
+}
 
 
 @dataclass
@@ -119,8 +125,15 @@ def mtl(corpora=None, sample=None, seed=0, exclude_tests_of=None) -> Data:
 
     train = [r for part in parts["train"] for r in as_dataset_task(*part)]
     dev = [r for part in parts["validation"] for r in as_dataset_task(*part)]
-    return Data(scheme, train, scheme.labels, dev, scheme.labels, list(tasks),
-                f"mtl: {', '.join(tasks)} (one output layer each)")
+    return Data(
+        scheme,
+        train,
+        scheme.labels,
+        dev,
+        scheme.labels,
+        list(tasks),
+        f"mtl: {', '.join(tasks)} (one output layer each)",
+    )
 
 
 def new_type_corpus(corpus: str, sample=None, seed=0) -> Data:
@@ -138,8 +151,15 @@ def merged(corpus: str, aio_corpora=None, sample=None, seed=0) -> Data:
     tasks = {**default_tasks(), **new.scheme.to_dict()}
     train, names = _merge([(base.train, base.train_labels), (new.train, new.train_labels)])
     # Model selection on the new corpus' dev set: that is the task this recipe serves.
-    return Data(AIOScheme(tasks), train, names, new.dev, new.dev_labels, [corpus],
-                f"merged: {corpus} + AIO ({base.description})")
+    return Data(
+        AIOScheme(tasks),
+        train,
+        names,
+        new.dev,
+        new.dev_labels,
+        [corpus],
+        f"merged: {corpus} + AIO ({base.description})",
+    )
 
 
 def gerbera_stage1(target: str, general: list[str], general_sample=None, seed=0, sample=None) -> Data:
@@ -152,8 +172,15 @@ def gerbera_stage1(target: str, general: list[str], general_sample=None, seed=0,
         c = get_corpus(g)
         tasks[c.task] = c.entity_types
     train, names = _merge(parts)
-    return Data(AIOScheme(tasks), train, names, tgt.dev, tgt.dev_labels, [target],
-                f"gerbera stage 1: {target} + {', '.join(general)}")
+    return Data(
+        AIOScheme(tasks),
+        train,
+        names,
+        tgt.dev,
+        tgt.dev_labels,
+        [target],
+        f"gerbera stage 1: {target} + {', '.join(general)}",
+    )
 
 
 def _train_dev(corpus: str) -> list[str]:
@@ -162,4 +189,3 @@ def _train_dev(corpus: str) -> list[str]:
         return ["train", "dev"]
     dev = [s for s in c.splits if SPLIT_NAMES.get(s) == "validation"]
     return ["train", *dev] if "train" in c.splits else dev
-

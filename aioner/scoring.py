@@ -33,7 +33,7 @@ Where the predictions come from is elsewhere: ``aioner.prediction`` tags a corpu
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 Entity = tuple[str, int, int, str]  # (document id, start, end, type)
 TypeMap = Mapping[str, "str | None"]
@@ -73,12 +73,13 @@ def _type_mapper(type_map: TypeMap | None, unknown: str) -> Callable[[str], str 
 
 def _raise_missing(mapped, type_map: TypeMap) -> None:
     if getattr(mapped, "missing", None):
-        raise KeyError(f"gold type(s) {sorted(mapped.missing)} not in the type map {dict(type_map)}; "
-                       "map them (to None to ignore them)")
+        raise KeyError(
+            f"gold type(s) {sorted(mapped.missing)} not in the type map {dict(type_map)}; "
+            "map them (to None to ignore them)"
+        )
 
 
-def map_types(entities: Iterable[Entity], type_map: TypeMap | None = None, *,
-              unknown: str = "error") -> list[Entity]:
+def map_types(entities: Iterable[Entity], type_map: TypeMap | None = None, *, unknown: str = "error") -> list[Entity]:
     """Entities with raw types replaced by ``type_map[type]``; types mapped to None are dropped."""
     mapped = _type_mapper(type_map, unknown)
     out = [(d, s, e, m) for d, s, e, t in entities if (m := mapped(t)) is not None]
@@ -126,8 +127,14 @@ def _prepare(gold, pred, type_map, documents) -> tuple[list[Entity], list[Entity
     return gold, pred
 
 
-def score_entities(gold: Iterable[Entity], pred: Iterable[Entity], mode: str = "strict", *,
-                   type_map: TypeMap | None = None, documents: Iterable[str] | None = None) -> dict:
+def score_entities(
+    gold: Iterable[Entity],
+    pred: Iterable[Entity],
+    mode: str = "strict",
+    *,
+    type_map: TypeMap | None = None,
+    documents: Iterable[str] | None = None,
+) -> dict:
     """``{"overall": {...}, "per_type": {type: {...}}}`` with P/R/F1 and counts.
 
     ``documents``: the gold document ids; a prediction for any other document raises KeyError.
@@ -143,8 +150,9 @@ def check_documents(gold_ids: Iterable[str], pred_ids: Iterable[str]) -> None:
     """A prediction for a document the gold standard does not have is an error, not a false positive."""
     missing = set(pred_ids) - set(gold_ids)
     if missing:
-        raise KeyError(f"predictions for {len(missing)} document(s) absent from the gold standard, "
-                       f"e.g. {sorted(missing)[:5]}")
+        raise KeyError(
+            f"predictions for {len(missing)} document(s) absent from the gold standard, e.g. {sorted(missing)[:5]}"
+        )
 
 
 # ----- word tags: seqeval and the per-class report -----
@@ -160,8 +168,9 @@ def _check_lengths(references, predictions) -> None:
             raise ValueError(f"sequence {i}: {len(p)} predicted tags for {len(r)} reference tags")
 
 
-def seqeval_scores(references: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]], *,
-                   mode: str | None = "strict") -> dict:
+def seqeval_scores(
+    references: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]], *, mode: str | None = "strict"
+) -> dict:
     """Entity scores on word tags, shaped like the Hub ``seqeval`` metric's output.
 
     mode="strict": seqeval's strict IOB2 decoding (an I-X not after B-X/I-X starts no
@@ -195,8 +204,9 @@ def seqeval_scores(references: Sequence[Sequence[str]], predictions: Sequence[Se
     return out
 
 
-def per_class_report(references: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]], *,
-                     collapse_types: bool = True) -> dict:
+def per_class_report(
+    references: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]], *, collapse_types: bool = True
+) -> dict:
     """Word-level P/R/F1 and support per class, accuracy, macro and weighted averages.
 
     ``collapse_types``: classes B, I and O (the transfer-learning paper's Table 5);
@@ -206,8 +216,7 @@ def per_class_report(references: Sequence[Sequence[str]], predictions: Sequence[
     """
     _check_lengths(references, predictions)
     cls = (lambda t: t[0]) if collapse_types else (lambda t: t)
-    pairs = [(cls(r), cls(p)) for rs, ps in zip(references, predictions)
-             for r, p in zip(_outside(rs), _outside(ps))]
+    pairs = [(cls(r), cls(p)) for rs, ps in zip(references, predictions) for r, p in zip(_outside(rs), _outside(ps))]
     gold, pred = Counter(r for r, _ in pairs), Counter(p for _, p in pairs)
     tp = Counter(r for r, p in pairs if r == p)
     report = {}
@@ -218,8 +227,9 @@ def per_class_report(references: Sequence[Sequence[str]], predictions: Sequence[
     report["accuracy"] = sum(tp.values()) / total if total else 0.0
     for name, weight in (("macro avg", lambda s: 1.0), ("weighted avg", lambda s: s["support"])):
         norm = sum(weight(s) for s in classes)
-        report[name] = {k: sum(weight(s) * s[k] for s in classes) / norm if norm else 0.0
-                        for k in ("precision", "recall", "f1")}
+        report[name] = {
+            k: sum(weight(s) * s[k] for s in classes) / norm if norm else 0.0 for k in ("precision", "recall", "f1")
+        }
         report[name]["support"] = total
     return report
 
@@ -244,8 +254,11 @@ def document_word_tags(texts: Mapping[str, str], gold: Iterable[Entity], pred: I
     for doc, text in texts.items():
         spans = by_doc[doc]
         edges = {x for side in spans for s, e, _ in side for x in (s, e)}
-        words = [w for sent in segment(text, cuts=edges, keep_together=[(s, e) for s, e, _ in spans[0] + spans[1]])
-                 for w in sent]
+        words = [
+            w
+            for sent in segment(text, cuts=edges, keep_together=[(s, e) for s, e, _ in spans[0] + spans[1]])
+            for w in sent
+        ]
         starts = [w[0] for w in words]
         tags = [["O"] * len(words), ["O"] * len(words)]
         for side in (0, 1):
@@ -278,8 +291,10 @@ def format_report(score: dict) -> str:
     lines = ["| type | gold | pred | TP | P | R | F1 |", "|---|---:|---:|---:|---:|---:|---:|"]
     rows = list(score["per_type"].items()) + [("**overall (micro)**", score["overall"])]
     for name, s in rows:
-        lines.append(f"| {name} | {s['gold']} | {s['pred']} | {s['tp']} | {100 * s['precision']:.2f} | "
-                     f"{100 * s['recall']:.2f} | {100 * s['f1']:.2f} |")
+        lines.append(
+            f"| {name} | {s['gold']} | {s['pred']} | {s['tp']} | {100 * s['precision']:.2f} | "
+            f"{100 * s['recall']:.2f} | {100 * s['f1']:.2f} |"
+        )
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ Entities, modes (strict, relaxed) and type maps are those of ``aioner.scoring``.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from .scoring import Entity, TypeMap, check_documents, map_types, matched
 
@@ -55,8 +55,14 @@ def _document_f1(counts):
     return np.where(counts[:, 1] + counts[:, 2] == 0, 1.0, _f1(counts))
 
 
-def per_document_f1(gold: Iterable[Entity], pred: Iterable[Entity], mode: str = "strict", *,
-                    documents: Iterable[str] | None = None, type_map: TypeMap | None = None) -> dict[str, float]:
+def per_document_f1(
+    gold: Iterable[Entity],
+    pred: Iterable[Entity],
+    mode: str = "strict",
+    *,
+    documents: Iterable[str] | None = None,
+    type_map: TypeMap | None = None,
+) -> dict[str, float]:
     """F1 of each document (1.0 where the document has neither gold nor predicted mentions)."""
     ids, counts, _ = _paired_counts(list(gold), list(pred), [], mode, documents, type_map)
     return dict(zip(ids, _document_f1(counts).tolist()))
@@ -78,13 +84,21 @@ def wilcoxon_test(gold, pred_a, pred_b, mode: str = "strict", *, documents=None,
     else:
         res = wilcoxon(a, b, alternative="two-sided")
         statistic, p = float(res.statistic), float(res.pvalue)
-    return {"test": "wilcoxon signed-rank (two-sided)", "mode": mode, "statistic": statistic, "p_value": p,
-            "documents": len(ids), "differing_documents": differing,
-            "mean_f1_a": float(a.mean()), "mean_f1_b": float(b.mean())}
+    return {
+        "test": "wilcoxon signed-rank (two-sided)",
+        "mode": mode,
+        "statistic": statistic,
+        "p_value": p,
+        "documents": len(ids),
+        "differing_documents": differing,
+        "mean_f1_a": float(a.mean()),
+        "mean_f1_b": float(b.mean()),
+    }
 
 
-def paired_bootstrap(gold, pred_a, pred_b, mode: str = "strict", *, documents=None, type_map=None,
-                     n_resamples: int = 1000, seed: int = 0) -> dict:
+def paired_bootstrap(
+    gold, pred_a, pred_b, mode: str = "strict", *, documents=None, type_map=None, n_resamples: int = 1000, seed: int = 0
+) -> dict:
     """Paired bootstrap over documents of the micro-F1 difference delta = F1(a) - F1(b).
 
     Documents are resampled with replacement (numpy generator seeded with ``seed``);
@@ -104,6 +118,15 @@ def paired_bootstrap(gold, pred_a, pred_b, mode: str = "strict", *, documents=No
     deltas = np.concatenate(deltas)
     extreme = int(np.sum(np.abs(deltas - delta) >= abs(delta) - 1e-12))
     lo, hi = np.percentile(deltas, [2.5, 97.5])
-    return {"test": "paired bootstrap (two-sided)", "mode": mode, "p_value": (1 + extreme) / (n_resamples + 1),
-            "delta_f1": delta, "ci95": [float(lo), float(hi)], "f1_a": float(_f1(ca.sum(0))),
-            "f1_b": float(_f1(cb.sum(0))), "documents": len(ids), "n_resamples": n_resamples, "seed": seed}
+    return {
+        "test": "paired bootstrap (two-sided)",
+        "mode": mode,
+        "p_value": (1 + extreme) / (n_resamples + 1),
+        "delta_f1": delta,
+        "ci95": [float(lo), float(hi)],
+        "f1_a": float(_f1(ca.sum(0))),
+        "f1_b": float(_f1(cb.sum(0))),
+        "documents": len(ids),
+        "n_resamples": n_resamples,
+        "seed": seed,
+    }

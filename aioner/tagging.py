@@ -34,14 +34,11 @@ failed. ``--strict``: any bad record fails its file, and nothing is written for 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 import time
-from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
@@ -50,110 +47,22 @@ from tqdm.auto import tqdm
 # the default and 1.17 GB with 16, no slower. Set before torch creates its first kernel; a user's value wins.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
 
-from aioner.inputs import (FORMATS, Input, InputError, RecordLog, detect_format, expand_inputs, no_documents,
-                           read_input)
+from aioner.inputs import FORMATS, Input, InputError, detect_format, expand_inputs, read_input
+from aioner.tagged_output import OUTPUT_SUFFIX, read_back, tag_input, write_output
 from aioner_scheme import check_trained, is_trained
-from dataset_scripts.documents import CorpusFormatError, Document, Mention
+from dataset_scripts.documents import Document
 
-__all__ = ["FORMATS", "OUTPUT_SUFFIX", "DocumentTagger", "InputError", "detect_format", "expand_inputs", "main",
-           "read_input", "write_output"]
-OUTPUT_SUFFIX = {"pubtator": ".pubtator", "bioc-xml": ".xml", "bioc-json": ".json", "jsonl": ".jsonl",
-                 "text": ".jsonl"}
-
-
-# ----- outputs -----
-def write_output(tagged: Iterable[tuple[Document, list[dict]]], fmt: str, path: Path) -> None:
-    """Write (document, entities) pairs as they come, to a temporary name renamed into place at the end."""
-    tmp = path.with_name(path.name + ".tmp")
-    docs = (Document(d.id, d.passages, [Mention(e["start"], e["end"], e["text"], e["type"]) for e in ents],
-                     {k: v for k, v in d.infons.items() if k != "relations"})
-            for d, ents in tagged)
-    if fmt == "pubtator":
-        from dataset_scripts.pubtator import write_pubtator
-
-        write_pubtator(docs, tmp)
-    elif fmt == "bioc-xml":
-        from dataset_scripts.bioc_io import write_bioc_xml
-
-        write_bioc_xml(docs, tmp)
-    elif fmt == "bioc-json":
-        from dataset_scripts.bioc_io import write_bioc_json
-
-        write_bioc_json(docs, tmp)
-    else:  # the entities as the tagger gives them, scores included
-        with open(tmp, "w", encoding="utf-8") as f:
-            for d, ents in tagged:
-                f.write(json.dumps({"id": d.id, "text": d.text, "entities": ents}, ensure_ascii=False) + "\n")
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)  # the output appears complete or not at all
-
-
-# ----- resumable chunks -----
-def chunk_key(docs: list[Document], run_key: str = "") -> str:
-    """What a finished chunk was computed from: its documents (ids and texts) and the run's settings.
-
-    A record is used only for the same key, so a re-run with another --chunk_docs, an edited
-    input or another model/task re-tags instead of pairing entities with the wrong documents.
-    """
-    h = hashlib.sha256(run_key.encode("utf-8", "surrogatepass"))
-    for d in docs:
-        h.update(b"\0" + d.id.encode("utf-8", "surrogatepass") + b"\0" + d.text.encode("utf-8", "surrogatepass"))
-    return h.hexdigest()[:32]
-
-
-def chunk_size(documents: int, chunk_docs: int, processes: int) -> int:
-    """Documents per chunk of one input. A file of fewer than chunk_docs x processes documents is cut
-    finer, so that no process idles on it; a large file keeps --chunk_docs (chunk keys make resuming
-    safe whatever the cut)."""
-    return max(1, min(chunk_docs, -(-documents // processes)))
-
-
-class Parts:
-    """The finished chunks recorded in ``OUT/<name>.part<rank>`` by any process: where each record
-    lies, not its entities, so that a shard's entities never sit in memory at once.
-
-    Torn lines (a killed writer) and records that do not hold ``docs`` entity lists are ignored;
-    a record is used only for the chunk and key it was written for (see chunk_key).
-    """
-
-    def __init__(self, out: Path):
-        self._where: dict[tuple[int, str], tuple[Path, int]] = {}
-        for part in sorted(out.parent.glob(out.name + ".part*")):
-            with open(part, "rb") as f:
-                pos = 0
-                for line in f:
-                    try:
-                        rec = json.loads(line)
-                        if rec["docs"] == len(rec["entities"]):
-                            self._where[(rec["chunk"], rec["key"])] = (part, pos)
-                    except (ValueError, KeyError, TypeError):
-                        pass
-                    pos += len(line)
-
-    def __contains__(self, chunk_and_key: tuple[int, str]) -> bool:
-        return chunk_and_key in self._where
-
-    def entities(self, chunk: int, key: str) -> list[list[dict]]:
-        part, pos = self._where[(chunk, key)]
-        with open(part, "rb") as f:
-            f.seek(pos)
-            return json.loads(f.readline())["entities"]
-
-
-def append_part(out: Path, rank: int, chunk: int, entities: list, key: str | None = None) -> None:
-    with open(out.with_name(f"{out.name}.part{rank}"), "a+b") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell():  # after a torn last line (a writer killed mid-line), start a new line
-            f.seek(-1, os.SEEK_END)
-            torn = f.read(1) != b"\n"
-            f.seek(0, os.SEEK_END)
-            if torn:
-                f.write(b"\n")
-        rec = {"chunk": chunk, "key": key, "docs": len(entities), "entities": entities}
-        f.write((json.dumps(rec) + "\n").encode("ascii"))
-        f.flush()
-        os.fsync(f.fileno())
+__all__ = [
+    "FORMATS",
+    "OUTPUT_SUFFIX",
+    "DocumentTagger",
+    "InputError",
+    "detect_format",
+    "expand_inputs",
+    "main",
+    "read_input",
+    "write_output",
+]
 
 
 class DocumentTagger:
@@ -209,9 +118,16 @@ class DocumentTagger:
                 for e in ents:
                     if self.mode == "nested" and n > 0 and not _nests_with_another_type(e, kept):
                         continue
-                    merged[i].setdefault((e["start"], e["end"], e["type"]), {
-                        "start": e["start"], "end": e["end"], "text": e["text"], "type": e["type"],
-                        "score": round(e["score"], 4)})
+                    merged[i].setdefault(
+                        (e["start"], e["end"], e["type"]),
+                        {
+                            "start": e["start"],
+                            "end": e["end"],
+                            "text": e["text"],
+                            "type": e["type"],
+                            "score": round(e["score"], 4),
+                        },
+                    )
         return [sorted(m.values(), key=lambda e: (e["start"], -e["end"])) for m in merged]
 
 
@@ -231,22 +147,12 @@ def _nests_with_another_type(entity: dict, kept: list[dict]) -> bool:
     return all(nested) and not same_span
 
 
-def run(args) -> int:
-    from accelerate import PartialState
-
+def load_tagger(args, state) -> DocumentTagger | None:
+    """The model(s), with the gazetteer if any, as a DocumentTagger; None (the error printed) when
+    they cannot be loaded."""
     from aioner.ensemble import load_ensemble
     from aioner.gazetteer import Gazetteer, GazetteerTagger
-    from aioner.training import enable_cpu_ranks
     from pipeline_aioner import PRECISIONS, AIONERTagger
-
-    state = PartialState(cpu=enable_cpu_ranks())  # PartialState alone ignores ACCELERATE_USE_CPU
-    try:
-        files = expand_inputs(args.inputs)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     models = args.model if isinstance(args.model, list) else [args.model]
     if getattr(args, "allow_pickle", False):  # read by aioner.checkpoint.load_checkpoint
@@ -256,14 +162,38 @@ def run(args) -> int:
         gazetteer = Gazetteer.from_tsv(args.gazetteer) if args.gazetteer else None
     except (ValueError, OSError) as err:  # GazetteerError is a ValueError
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return None
     engine = AIONERTagger(model, tokenizer, args.tokens_per_batch, PRECISIONS[args.precision], compile=args.compile)
     if gazetteer is not None:
         engine = GazetteerTagger(engine, gazetteer, args.gazetteer_mode, args.gazetteer_min_score)
-    tagger = DocumentTagger(engine, args.task, args.overlapping)  # an untrained task: a ValueError naming the trained ones
+    tagger = DocumentTagger(
+        engine, args.task, args.overlapping
+    )  # an untrained task: a ValueError naming the trained ones
     if tagger.skipped and state.is_main_process:
-        print(f"--overlapping: skipped the single-type tasks {tagger.skipped}: this model had no training data "
-              "for them, so their passes would add noise", file=sys.stderr)
+        print(
+            f"--overlapping: skipped the single-type tasks {tagger.skipped}: this model had no training data "
+            "for them, so their passes would add noise",
+            file=sys.stderr,
+        )
+    return tagger
+
+
+def run(args) -> int:
+    from accelerate import PartialState
+
+    from aioner.training import enable_cpu_ranks
+
+    state = PartialState(cpu=enable_cpu_ranks())  # PartialState alone ignores ACCELERATE_USE_CPU
+    try:
+        files = expand_inputs(args.inputs)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tagger = load_tagger(args, state)
+    if tagger is None:
+        return 2
     # Parts are reused only by a run with the same settings that decide predictions (see chunk_key);
     # batching and compilation change float rounding only.
     speed_only = ("inputs", "output_dir", "html", "chunk_docs", "tokens_per_batch", "compile", "strict")
@@ -277,8 +207,11 @@ def run(args) -> int:
         out = out_dir / (path.stem + OUTPUT_SUFFIX[fmt])
         if out in outputs:  # a.txt and a.jsonl, or dir1/a.xml and dir2/a.xml: one would be lost
             if state.is_main_process:
-                print(f"error: {path}: its output {out} is that of {outputs[out]} too; rename one of them "
-                      "or tag them into different folders", file=sys.stderr)
+                print(
+                    f"error: {path}: its output {out} is that of {outputs[out]} too; rename one of them "
+                    "or tag them into different folders",
+                    file=sys.stderr,
+                )
             counts["failed"] += 1
             continue
         outputs[out] = path
@@ -296,7 +229,7 @@ def run(args) -> int:
             counts["failed"] += 1
             continue
         if args.html and state.is_main_process:
-            html_docs += _read_back(out, fmt)
+            html_docs += read_back(out, fmt)
     bar.close()
     if args.html and state.is_main_process:
         from aioner.html_view import render_html
@@ -306,70 +239,12 @@ def run(args) -> int:
     if state.is_main_process:
         ranks = f" by {state.num_processes} processes" if state.num_processes > 1 else ""
         bad = [f"{counts[k]} record(s) {k}" for k in ("skipped", "repaired") if counts[k]]
-        print(f"tagged {counts['tagged']} documents from {len(files)} input(s){ranks} in {time.time() - start:.1f} s"
-              + (f"; {', '.join(bad)} (see {out_dir}/*.errors.jsonl)" if bad else "")
-              + (f"; {counts['failed']} input(s) failed" if counts["failed"] else ""))
+        print(
+            f"tagged {counts['tagged']} documents from {len(files)} input(s){ranks} in {time.time() - start:.1f} s"
+            + (f"; {', '.join(bad)} (see {out_dir}/*.errors.jsonl)" if bad else "")
+            + (f"; {counts['failed']} input(s) failed" if counts["failed"] else "")
+        )
     return 1 if counts["failed"] or counts["skipped"] else 0
-
-
-def chunks_of(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
-    while chunk := list(islice(docs, size)):
-        yield chunk
-
-
-def tag_input(src: Input, out: Path, tagger: DocumentTagger, state, run_key: str, args, bar, counts: dict) -> None:
-    """Tag one input into ``out``, resumably; its bad records go to ``<name>.errors.jsonl``.
-
-    The documents are read three times, as a stream: to count them and log the bad records, to tag
-    the chunks (each process its own, finished ones skipped), and to write the output.
-    """
-    log = RecordLog(strict=args.strict, by_document=src.fmt != "jsonl")  # JSONL: each line is a record
-    total = sum(1 for _ in src.documents(log))  # InputError: fatal damage, or a bad record under --strict
-    if not total:
-        raise InputError(no_documents(src.path, log))
-    errors_file = out.parent / f"{src.path.stem}.errors.jsonl"
-    if state.is_main_process:
-        log.write(errors_file)  # the same file whether the run is interrupted or not: it depends on the input only
-        for line in log.summary(src.path, errors_file):
-            print(line, file=sys.stderr)
-    counts["skipped"] += log.count("skipped")
-    counts["repaired"] += log.count("repaired")
-    bar.total += total
-    bar.refresh()
-    size = chunk_size(total, args.chunk_docs, state.num_processes)
-    parts, keys = Parts(out), []
-    for k, chunk in enumerate(chunks_of(src.documents(), size)):
-        keys.append(chunk_key(chunk, run_key))
-        if (k, keys[k]) in parts:
-            bar.update(len(chunk))
-            continue
-        counts["tagged"] += len(chunk)  # by all ranks
-        if k % state.num_processes == state.process_index:
-            append_part(out, state.process_index, k, tagger.tag(chunk), keys[k])
-            bar.update(len(chunk) * state.num_processes)
-    state.wait_for_everyone()
-    if state.is_main_process:
-        parts = Parts(out)
-        tagged = ((doc, ents) for k, chunk in enumerate(chunks_of(src.documents(), size))
-                  for doc, ents in zip(chunk, parts.entities(k, keys[k])))
-        try:
-            write_output(tagged, src.fmt, out)
-        except (CorpusFormatError, OSError, KeyError) as err:  # the parts stay: a re-run writes again
-            out.with_name(out.name + ".tmp").unlink(missing_ok=True)
-            raise InputError(f"{src.path}: the tagged output cannot be written ({err!r})") from None
-        for part in out.parent.glob(out.name + ".part*"):
-            part.unlink()
-    state.wait_for_everyone()
-
-
-def _read_back(out: Path, fmt: str) -> list[tuple[str, str, list[dict]]]:
-    """(id, text, entities) of a finished output, for the HTML view."""
-    if fmt in ("jsonl", "text"):
-        with open(out, encoding="utf-8") as f:
-            return [(r["id"], r["text"], r["entities"]) for r in map(json.loads, f)]
-    docs = read_input(out, fmt, [])
-    return [(d.id, d.text, [{"start": m.start, "end": m.end, "type": m.type, "text": m.text} for m in d.mentions])
-            for d in docs]
 
 
 def explicit_overlapping_mode(argv: list[str]) -> list[str]:
@@ -387,43 +262,75 @@ def explicit_overlapping_mode(argv: list[str]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="aioner-tag", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="aioner-tag", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("inputs", nargs="+", help="files, folders or globs")
-    ap.add_argument("--model", required=True, nargs="+",
-                    help="checkpoint folder or Hub id; several: an ensemble (emissions averaged, one decoding)")
+    ap.add_argument(
+        "--model",
+        required=True,
+        nargs="+",
+        help="checkpoint folder or Hub id; several: an ensemble (emissions averaged, one decoding)",
+    )
     ap.add_argument("--gazetteer", help="TSV of term<TAB>type[<TAB>id] applied after the model (aioner/gazetteer.py)")
-    ap.add_argument("--gazetteer_mode", choices=["recall", "precision", "both"], default="precision",
-                    help="precision (default): drop predictions the dictionary does not support, below "
-                         "--gazetteer_min_score; recall: add missed dictionary matches; both. Measured on BioRED "
-                         "test (results/seed3.json, a BioRED-train gazetteer): precision below 0.9 +1.38 F1, "
-                         "recall +0.56, precision or both with min score 1.0 -20.2 / -18.0")
-    ap.add_argument("--gazetteer_min_score", type=float, default=0.9,
-                    help="precision/both modes drop unsupported predictions only below this confidence "
-                         "(default 0.9, the best measured; 1.0 drops every unsupported one)")
+    ap.add_argument(
+        "--gazetteer_mode",
+        choices=["recall", "precision", "both"],
+        default="precision",
+        help="precision (default): drop predictions the dictionary does not support, below "
+        "--gazetteer_min_score; recall: add missed dictionary matches; both. Measured on BioRED "
+        "test (results/seed3.json, a BioRED-train gazetteer): precision below 0.9 +1.38 F1, "
+        "recall +0.56, precision or both with min score 1.0 -20.2 / -18.0",
+    )
+    ap.add_argument(
+        "--gazetteer_min_score",
+        type=float,
+        default=0.9,
+        help="precision/both modes drop unsupported predictions only below this confidence "
+        "(default 0.9, the best measured; 1.0 drops every unsupported one)",
+    )
     ap.add_argument("--output_dir", required=True)
     ap.add_argument("--task", default="ALL", help="ALL or one entity type the model knows")
     ap.add_argument("--format", choices=FORMATS, help="input format (default: from extension or content)")
-    ap.add_argument("--overlapping", nargs="?", const="nested", choices=["nested", "union"],
-                    help="also run one pass per single type: 'nested' (the default) adds the entities that nest "
-                         "in, or hold, another type's to the --task output; 'union' returns every pass's entities")
+    ap.add_argument(
+        "--overlapping",
+        nargs="?",
+        const="nested",
+        choices=["nested", "union"],
+        help="also run one pass per single type: 'nested' (the default) adds the entities that nest "
+        "in, or hold, another type's to the --task output; 'union' returns every pass's entities",
+    )
     ap.add_argument("--html", help="also write a self-contained HTML view of the tagged documents here")
-    ap.add_argument("--tokens_per_batch", type=int, help="padded sub-words per forward batch (default: 2048 on CPU, 16384 on GPU)")
+    ap.add_argument(
+        "--tokens_per_batch", type=int, help="padded sub-words per forward batch (default: 2048 on CPU, 16384 on GPU)"
+    )
     ap.add_argument("--chunk_docs", type=int, default=256, help="documents per resumable chunk")
-    ap.add_argument("--strict", action="store_true",
-                    help="a bad record fails its whole file (nothing is written for it); default: it is skipped "
-                         "or repaired, listed in OUT/<name>.errors.jsonl, and the rest of the file is tagged")
-    ap.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32",
-                    help="fp32 (default); bf16: bfloat16 autocast, 1.4-1.7x faster on CPUs with native bf16 (AVX512-BF16 "
-                         "or AMX), measured F1 -0.62 to +0.14 per test set (README: precision); auto: bf16 where the "
-                         "CPU has it natively, else fp32")
+    ap.add_argument(
+        "--strict",
+        action="store_true",
+        help="a bad record fails its whole file (nothing is written for it); default: it is skipped "
+        "or repaired, listed in OUT/<name>.errors.jsonl, and the rest of the file is tagged",
+    )
+    ap.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "auto"],
+        default="fp32",
+        help="fp32 (default); bf16: bfloat16 autocast, 1.4-1.7x faster on CPUs with native bf16 (AVX512-BF16 "
+        "or AMX), measured F1 -0.62 to +0.14 per test set (README: precision); auto: bf16 where the "
+        "CPU has it natively, else fp32",
+    )
     ap.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="the same as --precision bf16")
-    ap.add_argument("--compile", action="store_true",
-                    help="torch.compile the model (one-off 20-60 s per process; 3-6%% faster on a 2-core CPU: "
-                         "for large jobs)")
-    ap.add_argument("--allow_pickle", action="store_true",
-                    help="also load checkpoints whose weights are pickle files (pytorch_model.bin); default: "
-                         "safetensors only, since unpickling can run code")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model (one-off 20-60 s per process; 3-6%% faster on a 2-core CPU: for large jobs)",
+    )
+    ap.add_argument(
+        "--allow_pickle",
+        action="store_true",
+        help="also load checkpoints whose weights are pickle files (pytorch_model.bin); default: "
+        "safetensors only, since unpickling can run code",
+    )
     args = ap.parse_args(explicit_overlapping_mode(sys.argv[1:] if argv is None else [str(a) for a in argv]))
     try:
         return run(args)

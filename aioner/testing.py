@@ -1,13 +1,16 @@
 """Test doubles and harnesses shared by the tests and the benchmarks (``benchmarks.robustness``); the
 library does not use them.
 
-* tiny random models: ``tiny_tagger`` (an AIONER model on a 2-layer, 32-wide random BERT),
-  ``gene_model`` (the same with a head that calls every word an entity, so completeness is
-  checkable), ``save_tiny_encoder`` (a random BERT saved like a Hub encoder);
+* tiny random models: ``tiny_bert_config`` (the 2-layer, 32-wide BERT they all share),
+  ``tiny_tagger`` (an AIONER model on it), ``gene_model`` (the same with a head that calls every
+  word an entity, so completeness is checkable), ``save_tiny_encoder`` (a random BERT saved like a
+  Hub encoder);
+* ``train_args``: a ``train.py`` command line from keyword options;
 * ``aioner-tag`` as a subprocess: peak RSS (``run_measured``), kill -9 and resume
   (``kill_and_resume``), every document exactly once (``check_exactly_once``), every non-space
   character covered (``check_covered``); ``long_text`` for the size tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,10 +32,16 @@ ONE_THREAD_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", 
 
 
 # ----- tiny random models -----
+def tiny_bert_config(**extra):
+    """The 2-layer, 32-wide BERT of every tiny model here; ``extra``: more BertConfig settings (vocab_size)."""
+    from transformers import BertConfig
+
+    return BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **extra)
+
+
 def tiny_tagger(decoder="crf", tasks=None, seed=0):
     """An AIONER model on a 2-layer, 32-wide random BERT, with the embedded tokenizer plus task tags."""
     import torch
-    from transformers import BertConfig
 
     from aioner.checkpoint import resolve_encoder, tokenizer_with_tags
     from aioner_scheme import AIOScheme
@@ -41,8 +50,7 @@ def tiny_tagger(decoder="crf", tasks=None, seed=0):
     torch.manual_seed(seed)
     scheme = AIOScheme(tasks)
     tokenizer = tokenizer_with_tags(resolve_encoder(None), scheme)
-    encoder = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
+    encoder = tiny_bert_config(vocab_size=len(tokenizer), max_position_embeddings=512)
     config = AIONERConfig(encoder_config=encoder.to_dict(), tasks=scheme.to_pairs(), decoder=decoder)
     return AIONERForTokenClassification(config).eval(), tokenizer
 
@@ -63,15 +71,24 @@ def gene_model(labels=("B-Gene",)):
 def save_tiny_encoder(path) -> str:
     """A 2-layer, 32-wide random BERT saved like a Hub encoder (a folder), with the embedded tokenizer."""
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import AutoTokenizer, BertModel
 
     from aioner.checkpoint import resolve_encoder
 
     torch.manual_seed(0)
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-              ).save_pretrained(path)
+    BertModel(tiny_bert_config()).save_pretrained(path)
     AutoTokenizer.from_pretrained(resolve_encoder(None)).save_pretrained(path)
     return str(path)
+
+
+# ----- train.py as a subprocess -----
+def train_args(recipe: str, corpora: list[str], output_dir, **options) -> list[str]:
+    """``train.py``'s arguments: ``--recipe``, ``--corpora``, then each option as ``--name value`` in the
+    order given (``True``: a bare flag such as ``--eval_test``), ``--output_dir`` last; all as strings."""
+    args = ["--recipe", recipe, "--corpora", *corpora]
+    for name, value in options.items():
+        args += [f"--{name}"] if value is True else [f"--{name}", str(value)]
+    return args + ["--output_dir", str(output_dir)]
 
 
 # ----- aioner-tag as a subprocess: size extremes, kill -9, resume -----
@@ -101,8 +118,12 @@ def run_measured(cmd, timeout=600, **kwargs) -> tuple[int, str, str, float]:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return (proc.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                usage.ru_maxrss / 1024)
+        return (
+            proc.returncode,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+            usage.ru_maxrss / 1024,
+        )
 
 
 def long_text(n: int) -> str:
@@ -125,8 +146,15 @@ def check_covered(text: str, ents, where: str) -> None:
     assert covered == want, f"{where}: {len(want) - len(set(covered))} characters not covered"
 
 
-def kill_and_resume(src: Path, checkpoint, out_dir: Path, chunk_docs: list[int], wait_lines: int = 2,
-                    junk: bool = True, timeout: float = 600) -> dict:
+def kill_and_resume(
+    src: Path,
+    checkpoint,
+    out_dir: Path,
+    chunk_docs: list[int],
+    wait_lines: int = 2,
+    junk: bool = True,
+    timeout: float = 600,
+) -> dict:
     """Run aioner-tag on ``src`` once per entry of ``chunk_docs``, killing (SIGKILL) every run but the last
     once its part file has grown by ``wait_lines`` chunks; between runs, optionally plant junk in the
     part file (a torn line, a record of another chunking, a non-record). Returns what happened."""
@@ -134,18 +162,27 @@ def kill_and_resume(src: Path, checkpoint, out_dir: Path, chunk_docs: list[int],
     part = out_dir / (out.name + ".part0")
     kills, killed_at, log = 0, [], []
     for i, chunk in enumerate(chunk_docs):
-        cmd = TAG + [str(src), "--model", str(checkpoint), "--output_dir", str(out_dir), "--task", "Gene",
-                     "--chunk_docs", str(chunk)]
+        cmd = TAG + [
+            str(src),
+            "--model",
+            str(checkpoint),
+            "--output_dir",
+            str(out_dir),
+            "--task",
+            "Gene",
+            "--chunk_docs",
+            str(chunk),
+        ]
         last = i == len(chunk_docs) - 1
         if last:
-            res = subprocess.run(cmd, cwd=CHECKOUT, capture_output=True, text=True, timeout=timeout,
-                                 env=ONE_THREAD_ENV)
+            res = subprocess.run(cmd, cwd=CHECKOUT, capture_output=True, text=True, timeout=timeout, env=ONE_THREAD_ENV)
             log.append(res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-500:])
             final_rc = res.returncode
             break
         before = part.read_text(errors="replace").count("\n") if part.exists() else 0
-        proc = subprocess.Popen(cmd, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=ONE_THREAD_ENV)
+        proc = subprocess.Popen(
+            cmd, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD_ENV
+        )
         deadline = time.time() + timeout
         while time.time() < deadline and proc.poll() is None and not out.exists():
             if part.exists() and part.read_text(errors="replace").count("\n") >= before + wait_lines:
@@ -175,5 +212,10 @@ def check_exactly_once(src: Path, out: Path, ids: list[str]) -> dict:
     for d, g in zip(read_pubtator(out), read_pubtator(src)):
         assert [p.text for p in d.passages] == [p.text for p in g.passages], d.id
         check_covered(d.text, [(m.start, m.end, m.text) for m in d.mentions], f"document {d.id}")
-    return {"documents": len(ids), "output_documents": len(got), "resume_lost": lost,
-            "resume_duplicated": duplicated, "same_order": got == ids}
+    return {
+        "documents": len(ids),
+        "output_documents": len(got),
+        "resume_lost": lost,
+        "resume_duplicated": duplicated,
+        "same_order": got == ids,
+    }

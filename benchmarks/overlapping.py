@@ -34,8 +34,9 @@ def cross_type_overlaps(entities: list[dict]) -> int:
     """Entities that overlap (nest in, contain or cross) an entity of another type."""
     count = 0
     for e in entities:
-        if any(o is not e and o["type"] != e["type"] and o["start"] < e["end"] and e["start"] < o["end"]
-               for o in entities):
+        if any(
+            o is not e and o["type"] != e["type"] and o["start"] < e["end"] and e["start"] < o["end"] for o in entities
+        ):
             count += 1
     return count
 
@@ -64,8 +65,14 @@ def main(argv=None) -> int:
         gold = [g for g in gold if int(g[0]) < args.limit]
     docs = [Document(str(i), [Passage(s, t[s:e]) for s, e in ps], []) for i, (t, ps) in enumerate(zip(texts, passages))]
     ids = [d.id for d in docs]
-    result = {"command": command("overlapping", argv), "machine": machine(), "date": now(), "model": args.model,
-              "corpus": f"{args.corpus} test", "documents": len(docs)}
+    result = {
+        "command": command("overlapping", argv),
+        "machine": machine(),
+        "date": now(),
+        "model": args.model,
+        "corpus": f"{args.corpus} test",
+        "documents": len(docs),
+    }
     found = {}
     for name, overlapping in (("flat_ALL", None), ("nested", "nested"), ("union", "union")):
         tagger = DocumentTagger(engine, "ALL", overlapping)
@@ -75,8 +82,11 @@ def main(argv=None) -> int:
         strict = score_entities(gold, pred, "strict", documents=ids)
         relaxed = score_entities(gold, pred, "relaxed", documents=ids)
         result[name] = {
-            "passes": tagger.tasks, "seconds": round(seconds, 2), "docs_per_s": round(len(docs) / seconds, 2),
-            "entities": len(pred), "cross_type_overlapping_entities": sum(cross_type_overlaps(e) for e in out),
+            "passes": tagger.tasks,
+            "seconds": round(seconds, 2),
+            "docs_per_s": round(len(docs) / seconds, 2),
+            "entities": len(pred),
+            "cross_type_overlapping_entities": sum(cross_type_overlaps(e) for e in out),
             "strict": {k: pct(strict["overall"][k]) for k in ("precision", "recall", "f1")},
             "relaxed_f1": pct(relaxed["overall"]["f1"]),
             "strict_per_type_f1": {t: pct(v["f1"]) for t, v in strict["per_type"].items()},

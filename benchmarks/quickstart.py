@@ -17,7 +17,7 @@ import time
 
 from benchmarks.common import REPO, machine, now, write_result
 
-SCORE = r'''
+SCORE = r"""
 import json, sys
 from transformers import pipeline
 from aioner.prediction import corpus_documents, entity_tuples
@@ -29,12 +29,15 @@ bad = sum(texts[i][e["start"]:e["end"]] != e["text"] for i, ents in enumerate(ou
 pred = entity_tuples(out)
 print(json.dumps({"strict": score_entities(gold, pred, "strict"), "relaxed": score_entities(gold, pred, "relaxed"),
                   "offset_mismatches": bad, "documents": len(texts)}))
-'''
+"""
 
 
 def main():
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.quickstart", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.quickstart",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--output_dir", default="runs/quickstart")
     ap.add_argument("--out", default="results/quickstart.json")
     ap.add_argument("--reuse", action="store_true", help="score an existing checkpoint without training")
@@ -46,19 +49,27 @@ def main():
         start = time.time()
         subprocess.run(cmd, cwd=REPO, check=True)
         seconds = time.time() - start
-    res = subprocess.run([sys.executable, "-c", SCORE, str(REPO / args.output_dir)], cwd="/tmp",
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", SCORE, str(REPO / args.output_dir)],
+        cwd="/tmp",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     scores = json.loads(res.stdout.strip().splitlines()[-1])
     strict = scores["strict"]
     result = {
         "command": "python train.py --recipe quickstart --output_dir " + args.output_dir,
-        "machine": machine(), "date": now(),
-        "seconds": round(seconds, 1) if seconds is not None else json.loads(
-            (REPO / args.output_dir / "results.json").read_text())["seconds"],
+        "machine": machine(),
+        "date": now(),
+        "seconds": round(seconds, 1)
+        if seconds is not None
+        else json.loads((REPO / args.output_dir / "results.json").read_text())["seconds"],
         "f1": round(strict["overall"]["f1"], 4),
         "relaxed_f1": round(scores["relaxed"]["overall"]["f1"], 4),
         "per_type_f1": {t: round(s["f1"], 4) for t, s in strict["per_type"].items()},
-        "precision": round(strict["overall"]["precision"], 4), "recall": round(strict["overall"]["recall"], 4),
+        "precision": round(strict["overall"]["precision"], 4),
+        "recall": round(strict["overall"]["recall"], 4),
         "test_set": "BioRED test (100 abstracts), scored from a fresh process through pipeline()",
         "offset_mismatches": scores["offset_mismatches"],
         "training": json.loads((REPO / args.output_dir / "results.json").read_text()).get("history"),

@@ -6,6 +6,7 @@
     python -m benchmarks.reproduce fig4 --dry_run              # AnatEM: baseline, AIONER-Pretrained, AIONER-Merged
     python -m benchmarks.reproduce gerbera --scale cpu         # NCBI-Disease, JNLPBA: alone vs + CoNLL-2003
     python -m benchmarks.reproduce crf_vs_softmax --scale cpu  # F1 and tagging time of both output layers
+    python -m benchmarks.reproduce context --scale cpu         # sentence windows vs packed sentences vs margins (issue 18)
 
 Every model is one ``python train.py ...`` run in its own folder ``<runs_dir>/<scale>/<name>``.
 train.py's own test scoring is switched off (``--eval_test`` with no corpus): this script scores
@@ -26,13 +27,13 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from aioner.encoders import DEFAULT_ENCODER
 from aioner_scheme import DEFAULT_ENTITY_TYPES
-from benchmarks.common import command, machine, now, pct, root_path, run_python, shown, write_result
+from benchmarks.common import command, f1_fields, machine, now, pct, root_path, run_python, shown, write_result
 
 # ----- scales: everything that changes between a GPU reproduction and a CPU one -----
 # sample: per corpus, a fraction (< 1) or a count of training documents (train.py --sample). It is
@@ -42,9 +43,20 @@ from benchmarks.common import command, machine, now, pct, root_path, run_python,
 # that the systems compared there see the same target data.
 SCALES = {
     # The paper's setting (section 2.3): all data, up to 20 epochs, patience 5. Meant for a GPU.
-    "full": {"sample": None, "epochs": 20, "patience": 5, "batch_size": 32, "max_steps": 0,
-             "general_sample": None, "aio_corpora": None, "fig3_sizes": [10, 50, 100], "bio_red_whole": False,
-             "bf16": False, "single_epochs": None, "single_patience": None},
+    "full": {
+        "sample": None,
+        "epochs": 20,
+        "patience": 5,
+        "batch_size": 32,
+        "max_steps": 0,
+        "general_sample": None,
+        "aio_corpora": None,
+        "fig3_sizes": [10, 50, 100],
+        "bio_red_whole": False,
+        "bf16": False,
+        "single_epochs": None,
+        "single_patience": None,
+    },
     # A 2-core CPU (see benchmarks/README.md for the hours): all of BioRED (table2's target, so its
     # baseline is the paper's) but 10% of each other training set, 3 epochs.
     # In bf16 since issue 17: bf16 training measured within the fp32 seed spread at 1.38x the tokens/s
@@ -52,18 +64,51 @@ SCALES = {
     # single_epochs: the single-corpus models of table3 see 10% of a corpus (12 optimizer steps an epoch
     # for GNormPlus): at 3 epochs they have not converged (NCBI-Disease dev F1 0 -> 6.7 -> 36.5), so they
     # get more epochs, with early stopping; the multi-corpus models take hundreds of steps an epoch.
-    "cpu": {"sample": 0.1, "epochs": 3, "patience": 5, "batch_size": 32, "max_steps": 0, "bio_red_whole": True,
-            "general_sample": 0.25, "aio_corpora": None, "fig3_sizes": [10, 50, 100], "bf16": True,
-            "single_epochs": 10, "single_patience": 3},
+    "cpu": {
+        "sample": 0.1,
+        "epochs": 3,
+        "patience": 5,
+        "batch_size": 32,
+        "max_steps": 0,
+        "bio_red_whole": True,
+        "general_sample": 0.25,
+        "aio_corpora": None,
+        "fig3_sizes": [10, 50, 100],
+        "bf16": True,
+        "single_epochs": 10,
+        "single_patience": 3,
+    },
     # A 2-core CPU with every training document (issue 17), at the cpu scale's 3 epochs, in bf16: on this
     # CPU bf16 training measured 1.38x fp32's tokens/s at equal F1 (results/bf16_training_cpu.json).
-    "cpu_full": {"sample": None, "epochs": 3, "patience": 5, "batch_size": 32, "max_steps": 0, "bio_red_whole": False,
-                 "general_sample": None, "aio_corpora": None, "fig3_sizes": [10, 50, 100], "bf16": True,
-                 "single_epochs": None, "single_patience": None},
+    "cpu_full": {
+        "sample": None,
+        "epochs": 3,
+        "patience": 5,
+        "batch_size": 32,
+        "max_steps": 0,
+        "bio_red_whole": False,
+        "general_sample": None,
+        "aio_corpora": None,
+        "fig3_sizes": [10, 50, 100],
+        "bf16": True,
+        "single_epochs": None,
+        "single_patience": None,
+    },
     # The test suite: two optimizer steps on a few documents of two corpora (a tiny encoder).
-    "smoke": {"sample": 4, "epochs": 1, "patience": 1, "batch_size": 8, "max_steps": 2,
-              "general_sample": 20, "aio_corpora": ["BioRED", "NCBI-Disease"], "fig3_sizes": [2], "bio_red_whole": False,
-              "bf16": False, "single_epochs": None, "single_patience": None},
+    "smoke": {
+        "sample": 4,
+        "epochs": 1,
+        "patience": 1,
+        "batch_size": 8,
+        "max_steps": 2,
+        "general_sample": 20,
+        "aio_corpora": ["BioRED", "NCBI-Disease"],
+        "fig3_sizes": [2],
+        "bio_red_whole": False,
+        "bf16": False,
+        "single_epochs": None,
+        "single_patience": None,
+    },
 }
 # aio_corpora None: BioRED + every external corpus (dataset_scripts.corpora.AIO_TRAINING_CORPORA).
 
@@ -75,21 +120,31 @@ TOKENS_PER_SENTENCE = 40
 # tokenizer: (training documents, train tokens, dev tokens, test tokens). Sentence corpora (IOB,
 # CoNLL) count sentences as documents, as --sample does. None: the file is not held locally.
 CORPUS_TOKENS = {
-    "BioRED": (450, 204996, 21644, 46323), "GNormPlus": (380, 140363, 19617, 95875),
-    "NLM-Gene": (410, 205460, 19254, 49516), "NCBI-Disease": (611, 206040, 26981, 35369),
-    "BC5CDR-Disease": (892, 308527, 35070, 180888), "BC5CDR-Chemical": (892, 308518, 35070, 180888),
-    "NLM-Chem": (None, None, None, 436665), "Linnaeus": (73, 526691, 40758, 158484),
-    "Species-800": (558, 211589, 31982, 56777), "tmVar3": (316, 136766, 11223, 71028),
-    "BioID": (8737, 959987, 106264, 465665), "CoNLL-2003": (14041, 308207, 75947, 71736),
-    "JNLPBA": (None, None, 74714, 164432), "JNLPBA-devel": (1565, 67243, 7471, 164432),  # devel less 10%
-    "AnatEM": (5861, 217470, 87156, 142901), "AnEM": (2526, 92052, 10617, None),
+    "BioRED": (450, 204996, 21644, 46323),
+    "GNormPlus": (380, 140363, 19617, 95875),
+    "NLM-Gene": (410, 205460, 19254, 49516),
+    "NCBI-Disease": (611, 206040, 26981, 35369),
+    "BC5CDR-Disease": (892, 308527, 35070, 180888),
+    "BC5CDR-Chemical": (892, 308518, 35070, 180888),
+    "NLM-Chem": (None, None, None, 436665),
+    "Linnaeus": (73, 526691, 40758, 158484),
+    "Species-800": (558, 211589, 31982, 56777),
+    "tmVar3": (316, 136766, 11223, 71028),
+    "BioID": (8737, 959987, 106264, 465665),
+    "CoNLL-2003": (14041, 308207, 75947, 71736),
+    "JNLPBA": (None, None, 74714, 164432),
+    "JNLPBA-devel": (1565, 67243, 7471, 164432),  # devel less 10%
+    "AnatEM": (5861, 217470, 87156, 142901),
+    "AnEM": (2526, 92052, 10617, None),
 }
 
 # ----- the papers' numbers (strict F1, %) -----
 TYPES = list(DEFAULT_ENTITY_TYPES)  # also the column order of the papers' per-type numbers below
 PAPER_ENCODER = "PubMedBERT-CRF"
-ENCODER_NOTE = ("The paper's numbers are PubMedBERT-CRF's; our encoder differs (see 'encoder') and the cpu "
-                "scale trains on less data for fewer epochs: compare differences between systems, not levels.")
+ENCODER_NOTE = (
+    "The paper's numbers are PubMedBERT-CRF's; our encoder differs (see 'encoder') and the cpu "
+    "scale trains on less data for fewer epochs: compare differences between systems, not levels."
+)
 PAPER_TABLE2 = {  # AIONER Table 2, BioRED test set
     "baseline": {"overall_f1": 89.34, "per_type_f1": dict(zip(TYPES, [92.35, 83.47, 88.55, 96.98, 87.34, 90.53]))},
     "aioner": {"overall_f1": 91.26, "per_type_f1": dict(zip(TYPES, [92.40, 88.07, 90.98, 97.50, 88.51, 90.53]))},
@@ -98,22 +153,36 @@ PAPER_TABLE2 = {  # AIONER Table 2, BioRED test set
 # AIONER Table 3 (baseline, AIONER). The row names are lost in our copy of the text; the order is
 # Table 1's, which the printed averages confirm (87.51 and 88.37 are the means of these ten rows).
 PAPER_TABLE3 = {
-    "GNormPlus": (92.09, 92.51), "NLM-Gene": (85.09, 85.98), "NCBI-Disease": (87.56, 89.59),
-    "BC5CDR-Disease": (87.13, 87.89), "BC5CDR-Chemical": (93.42, 92.84), "NLM-Chem": (82.40, 82.51),
-    "Linnaeus": (90.36, 90.63), "Species-800": (78.32, 79.67), "tmVar3": (89.66, 90.98), "BioID": (89.07, 91.13),
+    "GNormPlus": (92.09, 92.51),
+    "NLM-Gene": (85.09, 85.98),
+    "NCBI-Disease": (87.56, 89.59),
+    "BC5CDR-Disease": (87.13, 87.89),
+    "BC5CDR-Chemical": (93.42, 92.84),
+    "NLM-Chem": (82.40, 82.51),
+    "Linnaeus": (90.36, 90.63),
+    "Species-800": (78.32, 79.67),
+    "tmVar3": (89.66, 90.98),
+    "BioID": (89.07, 91.13),
 }
 PAPER_TABLE4 = {  # PubMedBERT rows; seconds to tag the BioRED test set (100 abstracts), V100 GPU / 24-core Xeon
     "crf": {"baseline_f1": 89.34, "aioner_f1": 91.26, "gpu_seconds": 27, "cpu_seconds": 116},
     "softmax": {"baseline_f1": 88.98, "aioner_f1": 91.00, "gpu_seconds": 17, "cpu_seconds": 110},
 }
-PAPER_FIG3 = {"aioner_10_abstracts": 86.91, "baseline_all_500_abstracts": 89.34,
-              "note": "the other points of Figure 3 are only drawn; AIONER beats the baseline at every size"}
-PAPER_FIG4 = {"note": "Figure 4's values are not in the text. The paper used AnEM, DMCB_Plant and BEAR; "
-                      "AIONER-Pretrained significantly beats the baseline and MTL on AnEM. AnEM has no test "
-                      "split here, so AnatEM (anatomy, also unseen by the AIO model) stands in."}
-PAPER_GERBERA = {"note": "GERBERA abstract: better than the baselines on 6 of 8 entity types, +0.9 F1 on average "
-                         "over the best baseline, +4.7 F1 on JNLPBA-RNA. Its baselines were multi-task models "
-                         "with other BioNER sets; ours is the target set alone."}
+PAPER_FIG3 = {
+    "aioner_10_abstracts": 86.91,
+    "baseline_all_500_abstracts": 89.34,
+    "note": "the other points of Figure 3 are only drawn; AIONER beats the baseline at every size",
+}
+PAPER_FIG4 = {
+    "note": "Figure 4's values are not in the text. The paper used AnEM, DMCB_Plant and BEAR; "
+    "AIONER-Pretrained significantly beats the baseline and MTL on AnEM. AnEM has no test "
+    "split here, so AnatEM (anatomy, also unseen by the AIO model) stands in."
+}
+PAPER_GERBERA = {
+    "note": "GERBERA abstract: better than the baselines on 6 of 8 entity types, +0.9 F1 on average "
+    "over the best baseline, +4.7 F1 on JNLPBA-RNA. Its baselines were multi-task models "
+    "with other BioNER sets; ours is the target set alone."
+}
 
 ENCODER_DEFAULT = DEFAULT_ENCODER
 
@@ -128,6 +197,7 @@ class Run:
     dev_tokens: float = 0  # scored after each epoch
     epochs: int | None = None  # None: the scale's
     patience: int | None = None
+    batch_size: int | None = None  # None: the scale's
 
 
 def share(corpus: str, sample) -> float:
@@ -167,8 +237,9 @@ class Context:
     def folder(self, run: Run) -> Path:
         return self.runs_root / run.name
 
-    def run(self, recipe, corpus=None, sample=None, extra=(), tag="", owner=None,
-            train_tokens=None, dev_tokens=None) -> Run:
+    def run(
+        self, recipe, corpus=None, sample=None, extra=(), tag="", owner=None, train_tokens=None, dev_tokens=None
+    ) -> Run:
         """A train.py run; named from what distinguishes it (recipe, corpus, sample, tag)."""
         options = ["--recipe", recipe] + (["--corpora", corpus] if corpus else [])
         options += (["--sample", fmt(sample)] if sample is not None else []) + list(extra)
@@ -208,18 +279,24 @@ class Context:
         sample = self.scale["sample"]
         corpora = list(corpora or self.aio_corpora)
         whole = [c for c in corpora if c in whole or (c == "BioRED" and self.scale.get("bio_red_whole"))]
-        options = (["--corpora", *corpora] if corpora != self.aio_corpora or self.scale["aio_corpora"] else [])
-        options += (["--corpus_sample", *(f"{c}=all" for c in whole)] if whole and sample is not None else [])
+        options = ["--corpora", *corpora] if corpora != self.aio_corpora or self.scale["aio_corpora"] else []
+        options += ["--corpus_sample", *(f"{c}=all" for c in whole)] if whole and sample is not None else []
         tokens = sum(share(c, None if c in whole else sample) for c in corpora)
-        return self.run("mtl", None, sample, options + list(extra), tag, owner, tokens,
-                        sum(dev(c) for c in corpora))
+        return self.run("mtl", None, sample, options + list(extra), tag, owner, tokens, sum(dev(c) for c in corpora))
 
     # ----- commands -----
     def command(self, run: Run) -> list[str]:
         s, a = self.scale, self.args
-        cmd = ["train.py", *run.options, "--epochs", str(run.epochs or s["epochs"]),
-               "--patience", str(run.patience or s["patience"]),
-               "--batch_size", str(s["batch_size"])]
+        cmd = [
+            "train.py",
+            *run.options,
+            "--epochs",
+            str(run.epochs or s["epochs"]),
+            "--patience",
+            str(run.patience or s["patience"]),
+            "--batch_size",
+            str(run.batch_size or s["batch_size"]),
+        ]
         cmd += ["--max_steps", str(s["max_steps"])] if s["max_steps"] else []
         cmd += ["--encoder", a.encoder] if a.encoder else []
         cmd += ["--bf16"] if s.get("bf16") else []
@@ -240,11 +317,17 @@ class Context:
         folder, status = self.folder(run), self.status(run)
         if status == "done":
             if not self.reusable(run):
-                raise SystemExit(f"{shown(folder)} already holds a finished run: pass --reuse to use it, "
-                                 "or remove the folder to train it again")
+                raise SystemExit(
+                    f"{shown(folder)} already holds a finished run: pass --reuse to use it, "
+                    "or remove the folder to train it again"
+                )
             info = json.loads((folder / "results.json").read_text())
-            self.train_info[run.name] = {"command": info.get("command"), "train_seconds": info.get("seconds"),
-                                         "reused": True, **progress(info)}
+            self.train_info[run.name] = {
+                "command": info.get("command"),
+                "train_seconds": info.get("seconds"),
+                "reused": True,
+                **progress(info),
+            }
             print(f"[reproduce] reusing {shown(folder)}")
             return
         cmd = self.command(run) + (["--resume_from_checkpoint", "latest"] if status == "partial" else [])
@@ -252,8 +335,13 @@ class Context:
         start = time.time()
         run_python(cmd)
         info = json.loads((folder / "results.json").read_text())
-        self.train_info[run.name] = {"command": "python " + shlex.join(cmd), "train_seconds": info.get("seconds"),
-                                     "wall_seconds": round(time.time() - start, 1), "reused": False, **progress(info)}
+        self.train_info[run.name] = {
+            "command": "python " + shlex.join(cmd),
+            "train_seconds": info.get("seconds"),
+            "wall_seconds": round(time.time() - start, 1),
+            "reused": False,
+            **progress(info),
+        }
 
     # ----- scoring -----
     def evaluate(self, run: Run, corpus: str) -> dict:
@@ -281,13 +369,13 @@ class Context:
     def system(self, run: Run, corpus: str) -> dict:
         """One system's entry in a results file: F1 (%), overall and per type, and its run."""
         r = self.evaluate(run, corpus)
-        strict = r["strict"]
-        return {"overall_f1": pct(strict["overall"]["f1"]), "precision": pct(strict["overall"]["precision"]),
-                "recall": pct(strict["overall"]["recall"]),
-                "per_type_f1": {t: pct(s["f1"]) for t, s in strict["per_type"].items()},
-                "relaxed_overall_f1": pct(r["relaxed"]["overall"]["f1"]), "task": r["task"],
-                "tagging_seconds": r["tagging_seconds"], "run": shown(self.folder(run)),
-                **self.train_info.get(run.name, {})}
+        return {
+            **f1_fields(r),
+            "task": r["task"],
+            "tagging_seconds": r["tagging_seconds"],
+            "run": shown(self.folder(run)),
+            **self.train_info.get(run.name, {}),
+        }
 
     def wilcoxon(self, a: Run, b: Run, corpus: str) -> dict:
         """Two-sided Wilcoxon signed-rank on per-document strict F1, ``a`` against ``b``."""
@@ -309,7 +397,7 @@ def tagger_for(folder: Path):
     return AIONERTagger(model, tokenizer, autocast_dtype=None)  # scores in fp32, as every earlier result
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gold_documents(corpus: str):
     from aioner.prediction import corpus_documents
 
@@ -320,8 +408,11 @@ def progress(results: dict) -> dict:
     """Dev F1 and measured training speed from train.py's results.json."""
     history = results.get("history") or []
     speeds = [h["train_tokens_per_s"] for h in history if h.get("train_tokens_per_s")]
-    return {"best_dev_f1": pct(results["best_dev_f1"]) if results.get("best_dev_f1") is not None else None,
-            "epochs_run": len(history), "train_tokens_per_s": round(sum(speeds) / len(speeds), 1) if speeds else None}
+    return {
+        "best_dev_f1": pct(results["best_dev_f1"]) if results.get("best_dev_f1") is not None else None,
+        "epochs_run": len(history),
+        "train_tokens_per_s": round(sum(speeds) / len(speeds), 1) if speeds else None,
+    }
 
 
 def unavailable_training(corpora, download: bool) -> dict[str, str]:
@@ -355,16 +446,24 @@ def table2(ctx: Context) -> Plan:
 
         ours = {"baseline": ctx.system(base, "BioRED"), "aioner": ctx.system(aio, "BioRED")}
         test = ctx.wilcoxon(aio, base, "BioRED")
-        payload = {**ours, "delta_overall_f1": round(ours["aioner"]["overall_f1"] - ours["baseline"]["overall_f1"], 2),
-                   "wilcoxon": test, "paper": {"encoder": PAPER_ENCODER, **PAPER_TABLE2},
-                   "note": "F1 in %, strict, BioRED test (100 abstracts, task ALL). " + ENCODER_NOTE}
-        rows = {f"ours: BioRED only ({base.name})": ctx.evaluate(base, "BioRED")["strict"],
-                f"ours: AIONER ({aio.name})": ctx.evaluate(aio, "BioRED")["strict"],
-                "paper: BioRED only (PubMedBERT-CRF)": as_score(PAPER_TABLE2["baseline"]),
-                "paper: AIONER (PubMedBERT-CRF)": as_score(PAPER_TABLE2["aioner"])}
-        md = (f"Strict F1 (%) on the BioRED test set\n\n{format_table(rows, TYPES)}\n\n"
-              f"Wilcoxon (AIONER vs BioRED only, per-document F1): p = {test['p_value']:.3g} "
-              f"over {test['documents']} documents ({test['differing_documents']} differ).")
+        payload = {
+            **ours,
+            "delta_overall_f1": round(ours["aioner"]["overall_f1"] - ours["baseline"]["overall_f1"], 2),
+            "wilcoxon": test,
+            "paper": {"encoder": PAPER_ENCODER, **PAPER_TABLE2},
+            "note": "F1 in %, strict, BioRED test (100 abstracts, task ALL). " + ENCODER_NOTE,
+        }
+        rows = {
+            f"ours: BioRED only ({base.name})": ctx.evaluate(base, "BioRED")["strict"],
+            f"ours: AIONER ({aio.name})": ctx.evaluate(aio, "BioRED")["strict"],
+            "paper: BioRED only (PubMedBERT-CRF)": as_score(PAPER_TABLE2["baseline"]),
+            "paper: AIONER (PubMedBERT-CRF)": as_score(PAPER_TABLE2["aioner"]),
+        }
+        md = (
+            f"Strict F1 (%) on the BioRED test set\n\n{format_table(rows, TYPES)}\n\n"
+            f"Wilcoxon (AIONER vs BioRED only, per-document F1): p = {test['p_value']:.3g} "
+            f"over {test['documents']} documents ({test['differing_documents']} differ)."
+        )
         return payload, md
 
     return Plan([base, aio], [(base, "BioRED"), (aio, "BioRED")], report, missing_aio_note(ctx))
@@ -408,9 +507,11 @@ def table3(ctx: Context) -> Plan:
     def report():
         rows = {}
         for c in externals:
-            row = {"single": ctx.system(bases[c], c) if c in bases else None,
-                   "paper": dict(zip(("single", "aioner"), PAPER_TABLE3.get(c, ()))),
-                   "test_documents_in_leaky_training": leaks.get(c, 0)}
+            row = {
+                "single": ctx.system(bases[c], c) if c in bases else None,
+                "paper": dict(zip(("single", "aioner"), PAPER_TABLE3.get(c, ()))),
+                "test_documents_in_leaky_training": leaks.get(c, 0),
+            }
             for protocol in ctx.args.protocols:
                 row[protocol] = scored(protocol, c)
             if c in missing:
@@ -421,31 +522,52 @@ def table3(ctx: Context) -> Plan:
             compared = [r for r in rows.values() if r["single"]]
             counts[protocol] = {
                 "compared": len(compared),
-                "aio_at_least_single": sum(r[protocol]["aioner"]["overall_f1"] >= r["single"]["overall_f1"]
-                                           for r in compared),
-                "mtl_at_least_single": sum(r[protocol]["mtl"]["overall_f1"] >= r["single"]["overall_f1"]
-                                           for r in compared),
-                "mean_f1": {k: round(sum(v) / len(v), 2) for k, v in {
-                    "single": [r["single"]["overall_f1"] for r in compared],
-                    "mtl": [r[protocol]["mtl"]["overall_f1"] for r in compared],
-                    "aioner": [r[protocol]["aioner"]["overall_f1"] for r in compared]}.items()}}
-        payload = {"corpora": rows, "counts": counts, "headline_protocol": headline,
-                   "runs": {f"{p}/{k}": shown(ctx.folder(r)) for (p, k), r in multi.items()},
-                   "paper": {"encoder": PAPER_ENCODER, "aio_at_least_single": 9, "mtl_at_least_single": 7,
-                             "compared": 10, "average": {"single": 87.51, "aioner": 88.37}},
-                   "note": "F1 in %, strict, each corpus' test set. The AIO model tags with the corpus' task tag, "
-                           "the MTL model with the corpus' own output layer. clean: no test document of any "
-                           "corpus scored here in the MTL/AIO training data; leaky: only BioRED's removed "
-                           "(test_documents_in_leaky_training counts the others' test documents in the training "
-                           "files, before sampling). NLM-Chem's training file is not held here: no single or MTL "
-                           "model for it, and the AIO model trains without it. " + ENCODER_NOTE}
+                "aio_at_least_single": sum(
+                    r[protocol]["aioner"]["overall_f1"] >= r["single"]["overall_f1"] for r in compared
+                ),
+                "mtl_at_least_single": sum(
+                    r[protocol]["mtl"]["overall_f1"] >= r["single"]["overall_f1"] for r in compared
+                ),
+                "mean_f1": {
+                    k: round(sum(v) / len(v), 2)
+                    for k, v in {
+                        "single": [r["single"]["overall_f1"] for r in compared],
+                        "mtl": [r[protocol]["mtl"]["overall_f1"] for r in compared],
+                        "aioner": [r[protocol]["aioner"]["overall_f1"] for r in compared],
+                    }.items()
+                },
+            }
+        payload = {
+            "corpora": rows,
+            "counts": counts,
+            "headline_protocol": headline,
+            "runs": {f"{p}/{k}": shown(ctx.folder(r)) for (p, k), r in multi.items()},
+            "paper": {
+                "encoder": PAPER_ENCODER,
+                "aio_at_least_single": 9,
+                "mtl_at_least_single": 7,
+                "compared": 10,
+                "average": {"single": 87.51, "aioner": 88.37},
+            },
+            "note": "F1 in %, strict, each corpus' test set. The AIO model tags with the corpus' task tag, "
+            "the MTL model with the corpus' own output layer. clean: no test document of any "
+            "corpus scored here in the MTL/AIO training data; leaky: only BioRED's removed "
+            "(test_documents_in_leaky_training counts the others' test documents in the training "
+            "files, before sampling). NLM-Chem's training file is not held here: no single or MTL "
+            "model for it, and the AIO model trains without it. " + ENCODER_NOTE,
+        }
         return payload, table3_markdown(rows, counts, ctx.args.protocols, leaks)
 
     notes = [f"{c}: no single-corpus or MTL model, training file unavailable ({why})" for c, why in missing.items()]
     runs = [*bases.values()] + [multi[p, k] for p in ctx.args.protocols for k in ("aioner", "mtl")]
     evals = [(b, c) for c, b in bases.items()]
-    evals += [(multi[p, k], c) for p in ctx.args.protocols for k in ("aioner", "mtl") for c in externals
-              if not (k == "mtl" and c in missing)]
+    evals += [
+        (multi[p, k], c)
+        for p in ctx.args.protocols
+        for k in ("aioner", "mtl")
+        for c in externals
+        if not (k == "mtl" and c in missing)
+    ]
     return Plan(runs, evals, report, notes)
 
 
@@ -460,22 +582,28 @@ def table3_markdown(rows: dict, counts: dict, protocols: list[str], leaks: dict)
     for c, r in rows.items():
         cells = [c + (" †" if leaks.get(c) else ""), r[protocols[0]]["aioner"]["task"], f1(r["single"])]
         cells += [f1(r[p][k]) for p in protocols for k in ("mtl", "aioner")]
-        ps = [r[protocols[0]][k].get("wilcoxon_vs_single", {}).get("p_value") if r[protocols[0]][k] else None
-              for k in ("mtl", "aioner")]
+        ps = [
+            r[protocols[0]][k].get("wilcoxon_vs_single", {}).get("p_value") if r[protocols[0]][k] else None
+            for k in ("mtl", "aioner")
+        ]
         cells.append(" / ".join("–" if p is None else f"{p:.3g}" for p in ps))
         cells += [str(r["paper"].get("single", "–")), str(r["paper"].get("aioner", "–"))]
         md.append("| " + " | ".join(cells) + " |")
     lines = ["\n".join(md), ""]
     for p, n in counts.items():
         m = n["mean_f1"]
-        lines.append(f"{p}: AIONER ≥ single on {n['aio_at_least_single']} of {n['compared']} corpora, MTL ≥ single on "
-                     f"{n['mtl_at_least_single']} of {n['compared']} (paper: 9 and 7 of 10); mean F1 single "
-                     f"{m['single']}, MTL {m['mtl']}, AIONER {m['aioner']}.")
+        lines.append(
+            f"{p}: AIONER ≥ single on {n['aio_at_least_single']} of {n['compared']} corpora, MTL ≥ single on "
+            f"{n['mtl_at_least_single']} of {n['compared']} (paper: 9 and 7 of 10); mean F1 single "
+            f"{m['single']}, MTL {m['mtl']}, AIONER {m['aioner']}."
+        )
     counted = ", ".join(f"{c} {k}" for c, k in leaks.items() if k)
     if counted:
         lines.append(f"\n† test documents of the corpus in the leaky protocol's training files: {counted}.")
-    lines.append("\nNLM-Chem: its training file is not held here (the downloader is the way to get it); only "
-                 "the AIO model, trained without it, is scored on its test set.")
+    lines.append(
+        "\nNLM-Chem: its training file is not held here (the downloader is the way to get it); only "
+        "the AIO model, trained without it, is scored on its test set."
+    )
     return "\n".join(lines)
 
 
@@ -503,31 +631,57 @@ def fig3(ctx: Context) -> Plan:
     pairs = [(n, ctx.run("single", "BioRED", n), ctx.aioner(bio_red=n)) for n in sizes]
 
     def report():
-        rows, md = [], ["| BioRED abstracts | BioRED only | + externals (AIONER) | Δ | p (Wilcoxon) |",
-                        "|---:|---:|---:|---:|---:|"]
+        rows, md = (
+            [],
+            [
+                "| BioRED abstracts | BioRED only | + externals (AIONER) | Δ | p (Wilcoxon) |",
+                "|---:|---:|---:|---:|---:|",
+            ],
+        )
         for n, base, aio in pairs:
             b, a, w = ctx.system(base, "BioRED"), ctx.system(aio, "BioRED"), ctx.wilcoxon(aio, base, "BioRED")
-            rows.append({"bio_red_abstracts": n, "baseline": b, "aioner": a, "wilcoxon": w,
-                         "delta": round(a["overall_f1"] - b["overall_f1"], 2)})
+            rows.append(
+                {
+                    "bio_red_abstracts": n,
+                    "baseline": b,
+                    "aioner": a,
+                    "wilcoxon": w,
+                    "delta": round(a["overall_f1"] - b["overall_f1"], 2),
+                }
+            )
             md.append(f"| {n} | {b['overall_f1']} | {a['overall_f1']} | {rows[-1]['delta']} | {w['p_value']:.3g} |")
         png = ctx.results_dir / f"fig3_{ctx.args.scale}.png"
-        line_chart(png, [r["bio_red_abstracts"] for r in rows],
-                   {"BioRED only": [r["baseline"]["overall_f1"] for r in rows],
-                    "+ externals (AIONER)": [r["aioner"]["overall_f1"] for r in rows]},
-                   "BioRED training abstracts", f"BioRED test, strict F1 (%), {ctx.args.scale} scale")
+        line_chart(
+            png,
+            [r["bio_red_abstracts"] for r in rows],
+            {
+                "BioRED only": [r["baseline"]["overall_f1"] for r in rows],
+                "+ externals (AIONER)": [r["aioner"]["overall_f1"] for r in rows],
+            },
+            "BioRED training abstracts",
+            f"BioRED test, strict F1 (%), {ctx.args.scale} scale",
+        )
         md.append(f"\n![Figure 3]({png.name})")
-        return ({"points": rows, "figure": shown(png), "paper": {"encoder": PAPER_ENCODER, **PAPER_FIG3},
-                 "note": "F1 in %, strict, BioRED test. External corpora at the scale's sample. " + ENCODER_NOTE},
-                "\n".join(md) + "\n\nPaper (PubMedBERT-CRF): AIONER with 10 abstracts 86.91; "
-                "baseline with all 500: 89.34.")
+        return (
+            {
+                "points": rows,
+                "figure": shown(png),
+                "paper": {"encoder": PAPER_ENCODER, **PAPER_FIG3},
+                "note": "F1 in %, strict, BioRED test. External corpora at the scale's sample. " + ENCODER_NOTE,
+            },
+            "\n".join(md) + "\n\nPaper (PubMedBERT-CRF): AIONER with 10 abstracts 86.91; baseline with all 500: 89.34.",
+        )
 
-    return Plan([r for _, b, a in pairs for r in (b, a)], [(r, "BioRED") for _, b, a in pairs for r in (b, a)],
-                report)
+    return Plan([r for _, b, a in pairs for r in (b, a)], [(r, "BioRED") for _, b, a in pairs for r in (b, a)], report)
 
 
 FIG4_CORPUS = "AnatEM"  # AnEM, the paper's, has no test split here (only its training file is held)
-FIG4_SYSTEMS = {"baseline": "baseline", "mtl": "MTL", "aioner_merged": "AIONER-Merged",
-                "aioner_pretrained": "AIONER-Pretrained"}
+FIG4_SYSTEMS = {
+    "baseline": "baseline",
+    "mtl": "MTL",
+    "aioner_merged": "AIONER-Merged",
+    "aioner_pretrained": "AIONER-Pretrained",
+}
 
 
 def fig4(ctx: Context) -> Plan:
@@ -552,14 +706,23 @@ def fig4(ctx: Context) -> Plan:
             p = "–" if p is None else f"{p:.3g}"
             md.append(f"| {FIG4_SYSTEMS[k]} | {s['overall_f1']} | {s['precision']} | {s['recall']} | {p} |")
         png = ctx.results_dir / f"fig4_{ctx.args.scale}.png"
-        bar_chart(png, {FIG4_SYSTEMS[k]: s["overall_f1"] for k, s in out.items()},
-                  f"{c} test, strict F1 (%), {ctx.args.scale} scale")
-        return ({"corpus": c, **out, "figure": shown(png), "paper": {"encoder": PAPER_ENCODER, **PAPER_FIG4},
-                 "note": f"F1 in %, strict, {c} test. Every system trains on all of {c}'s training set "
-                         "(the merged and MTL runs sample only their AIO part). AnEM is not scored: its test "
-                         "split is not held here. NLM-Chem's training file is missing: the AIO part lacks it. "
-                         + ENCODER_NOTE},
-                f"Strict F1 (%) on the {c} test set\n\n" + "\n".join(md) + f"\n\n![Figure 4]({png.name})")
+        bar_chart(
+            png,
+            {FIG4_SYSTEMS[k]: s["overall_f1"] for k, s in out.items()},
+            f"{c} test, strict F1 (%), {ctx.args.scale} scale",
+        )
+        return (
+            {
+                "corpus": c,
+                **out,
+                "figure": shown(png),
+                "paper": {"encoder": PAPER_ENCODER, **PAPER_FIG4},
+                "note": f"F1 in %, strict, {c} test. Every system trains on all of {c}'s training set "
+                "(the merged and MTL runs sample only their AIO part). AnEM is not scored: its test "
+                "split is not held here. NLM-Chem's training file is missing: the AIO part lacks it. " + ENCODER_NOTE,
+            },
+            f"Strict F1 (%) on the {c} test set\n\n" + "\n".join(md) + f"\n\n![Figure 4]({png.name})",
+        )
 
     return Plan([aio, base, pre, merged, mtl], [(r, c) for r in systems.values()], report)
 
@@ -572,8 +735,11 @@ def gerbera_targets() -> list[str]:
     return ["NCBI-Disease", "JNLPBA-devel" if "JNLPBA-devel" in CORPORA else "JNLPBA"]
 
 
-GERBERA_SYSTEMS = {"target_alone": "target alone", "mtl": "MTL with the other biomedical corpora",
-                   "gerbera": "GERBERA (+ CoNLL-2003, then the target)"}
+GERBERA_SYSTEMS = {
+    "target_alone": "target alone",
+    "mtl": "MTL with the other biomedical corpora",
+    "gerbera": "GERBERA (+ CoNLL-2003, then the target)",
+}
 
 
 def gerbera(ctx: Context) -> Plan:
@@ -591,9 +757,11 @@ def gerbera(ctx: Context) -> Plan:
         # GERBERA's baseline: multi-task with other BioNER sets (the AIO corpora at the scale's sample), the
         # target whole, and the target's test documents removed from every corpus (BioRED holds some).
         others = [c for c in ctx.aio_corpora if c != t]
-        systems[t] = {"target_alone": ctx.run("single", t),
-                      "mtl": ctx.mtl([t, *others], whole=[t], extra=["--exclude_tests_of", t], tag=t),
-                      "gerbera": ctx.run("gerbera", t, extra=extra, train_tokens=tokens, dev_tokens=2 * dev(t))}
+        systems[t] = {
+            "target_alone": ctx.run("single", t),
+            "mtl": ctx.mtl([t, *others], whole=[t], extra=["--exclude_tests_of", t], tag=t),
+            "gerbera": ctx.run("gerbera", t, extra=extra, train_tokens=tokens, dev_tokens=2 * dev(t)),
+        }
 
     def report():
         out, md = {}, []
@@ -607,20 +775,31 @@ def gerbera(ctx: Context) -> Plan:
                 row["rna_f1"] = {k: row[k]["per_type_f1"].get("RNA") for k in runs}
             out[t] = row
             table = format_table({GERBERA_SYSTEMS[k]: ctx.evaluate(r, t)["strict"] for k, r in runs.items()})
-            ps = ", ".join(f"{k} vs target alone p = {row[k]['wilcoxon_vs_target_alone']['p_value']:.3g}"
-                           for k in ("mtl", "gerbera"))
+            ps = ", ".join(
+                f"{k} vs target alone p = {row[k]['wilcoxon_vs_target_alone']['p_value']:.3g}"
+                for k in ("mtl", "gerbera")
+            )
             md.append(f"**{t}** (strict F1 %; {ps})\n\n{table}")
             if "rna_f1" in row:
-                md.append("RNA alone (GERBERA's low-resource type): "
-                          + ", ".join(f"{GERBERA_SYSTEMS[k]} {v}" for k, v in row["rna_f1"].items()))
+                md.append(
+                    "RNA alone (GERBERA's low-resource type): "
+                    + ", ".join(f"{GERBERA_SYSTEMS[k]} {v}" for k, v in row["rna_f1"].items())
+                )
         for t, why in missing.items():
             out[t] = {"skipped": why}
             md.append(f"**{t}**: skipped, training file unavailable.")
-        return ({"targets": out, "general": "CoNLL-2003", "paper": PAPER_GERBERA,
-                 "note": "F1 in %, strict, each target's test set; the target's whole training set in every "
-                         "system. There is no OntoNotes copy here: the general-domain set is CoNLL-2003 alone. "
-                         "MTL: the target and the AIO corpora (at the scale's sample; NLM-Chem's training file "
-                         "is missing), one output layer each. " + ENCODER_NOTE}, "\n\n".join(md))
+        return (
+            {
+                "targets": out,
+                "general": "CoNLL-2003",
+                "paper": PAPER_GERBERA,
+                "note": "F1 in %, strict, each target's test set; the target's whole training set in every "
+                "system. There is no OntoNotes copy here: the general-domain set is CoNLL-2003 alone. "
+                "MTL: the target and the AIO corpora (at the scale's sample; NLM-Chem's training file "
+                "is missing), one output layer each. " + ENCODER_NOTE,
+            },
+            "\n\n".join(md),
+        )
 
     notes = [f"{t}: skipped, training file unavailable ({why})" for t, why in missing.items()]
     runs = [r for rs in systems.values() for r in rs.values()]
@@ -628,8 +807,11 @@ def gerbera(ctx: Context) -> Plan:
 
 
 def crf_vs_softmax(ctx: Context) -> Plan:
-    systems = {(kind, dec): (ctx.baseline(decoder=dec) if kind == "baseline" else ctx.aioner(decoder=dec))
-               for kind in ("baseline", "aioner") for dec in ("crf", "softmax")}
+    systems = {
+        (kind, dec): (ctx.baseline(decoder=dec) if kind == "baseline" else ctx.aioner(decoder=dec))
+        for kind in ("baseline", "aioner")
+        for dec in ("crf", "softmax")
+    }
     repeats = 2
 
     def report():
@@ -638,17 +820,89 @@ def crf_vs_softmax(ctx: Context) -> Plan:
             s = ctx.system(run, "BioRED")
             s["tagging_seconds_measured"] = time_tagging(ctx.folder(run), "BioRED", repeats)
             out.setdefault(kind, {})[dec] = s
-        md = ["| training data | output layer | F1 | tagging s (BioRED test) | paper F1 | paper GPU / CPU s |",
-              "|---|---|---:|---:|---:|---:|"]
+        md = [
+            "| training data | output layer | F1 | tagging s (BioRED test) | paper F1 | paper GPU / CPU s |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
         for kind, decs in out.items():
             for dec, s in decs.items():
                 p = PAPER_TABLE4[dec]
-                md.append(f"| {kind} | {dec} | {s['overall_f1']} | {s['tagging_seconds_measured']} | "
-                          f"{p[kind + '_f1']} | {p['gpu_seconds']} / {p['cpu_seconds']} |")
-        return ({**out, "paper": {"encoder": "PubMedBERT (AIONER Table 4)", **PAPER_TABLE4},
-                 "timing": f"best of {repeats} passes over the BioRED test set (100 abstracts) after a warm-up, "
-                           f"in this process ({machine()})",
-                 "note": "F1 in %, strict, BioRED test. " + ENCODER_NOTE}, "\n".join(md))
+                md.append(
+                    f"| {kind} | {dec} | {s['overall_f1']} | {s['tagging_seconds_measured']} | "
+                    f"{p[kind + '_f1']} | {p['gpu_seconds']} / {p['cpu_seconds']} |"
+                )
+        return (
+            {
+                **out,
+                "paper": {"encoder": "PubMedBERT (AIONER Table 4)", **PAPER_TABLE4},
+                "timing": f"best of {repeats} passes over the BioRED test set (100 abstracts) after a warm-up, "
+                f"in this process ({machine()})",
+                "note": "F1 in %, strict, BioRED test. " + ENCODER_NOTE,
+            },
+            "\n".join(md),
+        )
+
+    runs = list(systems.values())
+    tag_s = len(runs) * (repeats + 0.2) * CORPUS_TOKENS["BioRED"][3] / TAG_TOKENS_PER_S
+    return Plan(runs, [(r, "BioRED") for r in runs], report, extra_seconds=tag_s)
+
+
+# Issue 18, lever 1: what a window holds besides the words it labels (train.py --context).
+CONTEXT_MARGIN = 64  # sub-words per side: about one neighbouring sentence of an abstract
+
+
+def context(ctx: Context) -> Plan:
+    """Table 2's baseline recipe (BioRED alone) with sentence windows, packed sentences and margins."""
+    whole = ctx.scale.get("bio_red_whole")
+    sample = None if whole else ctx.scale["sample"]
+    systems = {
+        "sentence": ctx.baseline(),
+        # Packing turns BioRED's 4,862 training sentences into ~1,010 windows (window_length 256, measured):
+        # at the scale's 32 windows a batch it would take ~5x fewer optimizer steps. 7 packed windows hold
+        # about the sub-words of 32 sentence windows, so both take the same number of steps an epoch.
+        "pack": replace(
+            ctx.run("single", "BioRED", sample, ["--context", "pack"], "pack", "context"),
+            batch_size=max(1, round(ctx.scale["batch_size"] * 7 / 32)),
+        ),
+        "margin": ctx.run(
+            "single",
+            "BioRED",
+            sample,
+            ["--context", "margin", "--context_margin", str(CONTEXT_MARGIN)],
+            f"margin{CONTEXT_MARGIN}",
+            "context",
+        ),
+    }
+    repeats = 2
+
+    def report():
+        out, md = (
+            {},
+            ["| windows | F1 | tagging docs/s (BioRED test) | Wilcoxon p vs sentence |", "|---|---:|---:|---:|"],
+        )
+        docs = len(gold_documents("BioRED")[0])
+        for name, run in systems.items():
+            s = ctx.system(run, "BioRED")
+            s["tagging_seconds_measured"] = time_tagging(ctx.folder(run), "BioRED", repeats)
+            s["tagging_docs_per_s"] = round(docs / s["tagging_seconds_measured"], 2)
+            if name != "sentence":
+                s["wilcoxon_vs_sentence"] = ctx.wilcoxon(run, systems["sentence"], "BioRED")
+            out[name] = s
+            p = s.get("wilcoxon_vs_sentence", {}).get("p_value")
+            md.append(
+                f"| {name} | {s['overall_f1']} | {s['tagging_docs_per_s']} | {'' if p is None else round(p, 4)} |"
+            )
+        return (
+            {
+                "systems": out,
+                "context_margin": CONTEXT_MARGIN,
+                "timing": f"best of {repeats} passes over the BioRED test set ({docs} abstracts) after a warm-up, "
+                f"in fp32, one after another in this process ({machine()})",
+                "note": "F1 in %, strict, BioRED test; each model trained with train.py's BioRED-alone recipe at "
+                "this scale, differing only in --context.",
+            },
+            "\n".join(md),
+        )
 
     runs = list(systems.values())
     tag_s = len(runs) * (repeats + 0.2) * CORPUS_TOKENS["BioRED"][3] / TAG_TOKENS_PER_S
@@ -709,11 +963,13 @@ def bar_chart(path: Path, values: dict[str, float], ylabel: str) -> None:
 
 def as_score(paper: dict) -> dict:
     """A paper row (F1 in %) shaped like score_entities' output, for format_table."""
-    return {"overall": {"f1": paper["overall_f1"] / 100},
-            "per_type": {t: {"f1": f / 100} for t, f in paper["per_type_f1"].items()}}
+    return {
+        "overall": {"f1": paper["overall_f1"] / 100},
+        "per_type": {t: {"f1": f / 100} for t, f in paper["per_type_f1"].items()},
+    }
 
 
-EXPERIMENTS = {f.__name__: f for f in (table2, table3, fig3, fig4, gerbera, crf_vs_softmax)}
+EXPERIMENTS = {f.__name__: f for f in (table2, table3, fig3, fig4, gerbera, crf_vs_softmax, context)}
 # Results files named after the paper's table where the experiment's name says what it compares.
 RESULT_NAMES = {"crf_vs_softmax": "table4"}
 
@@ -744,17 +1000,23 @@ def hours(seconds: float) -> str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.reproduce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("experiment", choices=EXPERIMENTS)
     ap.add_argument("--scale", choices=SCALES, default="cpu")
     ap.add_argument("--encoder", help="passed to train.py (default: the embedded all-MiniLM-L6-v2)")
     ap.add_argument("--runs_dir", default="runs/repro", help="model folders go to <runs_dir>/<scale>/<run>")
     ap.add_argument("--results_dir", default="results")
     ap.add_argument("--reuse", action="store_true", help="use finished runs (results.json) instead of refusing")
-    ap.add_argument("--protocols", nargs="+", choices=["clean", "leaky"], default=["clean", "leaky"],
-                    help="table3: train the MTL and AIO models without the scored corpora's test documents "
-                         "(clean, the headline) and/or as table2's model (leaky); the first one is the headline")
+    ap.add_argument(
+        "--protocols",
+        nargs="+",
+        choices=["clean", "leaky"],
+        default=["clean", "leaky"],
+        help="table3: train the MTL and AIO models without the scored corpora's test documents "
+        "(clean, the headline) and/or as table2's model (leaky); the first one is the headline",
+    )
     ap.add_argument("--dry_run", action="store_true", help="print the train.py commands and the expected time only")
     args = ap.parse_args(argv)
     if args.encoder and Path(args.encoder).exists():  # train.py runs in the repository root
@@ -768,8 +1030,11 @@ def update_model_cards(ctx: Context, plan: Plan) -> None:
 
     for run in plan.runs:
         card = ctx.folder(run) / "README.md"
-        results = [{k: v for k, v in r.items() if k != "predictions"}
-                   for (name, _), r in ctx.scores.items() if name == run.name]
+        results = [
+            {k: v for k, v in r.items() if k != "predictions"}
+            for (name, _), r in ctx.scores.items()
+            if name == run.name
+        ]
         if results and card.exists():
             add_results(card, results)
 
@@ -779,15 +1044,20 @@ def main(argv=None) -> int:
     ctx = Context(args)
     plan = EXPERIMENTS[args.experiment](ctx)
     expected = expected_seconds(ctx, plan)
-    print(f"# {args.experiment} --scale {args.scale}: {len(plan.runs)} runs, {len(plan.evals)} test taggings; "
-          f"expected ≤ {hours(expected)} on a 2-core CPU with the embedded MiniLM in fp32 "
-          f"({TRAIN_TOKENS_PER_S} training / {TAG_TOKENS_PER_S} tagging tokens/s; a base-size encoder is ~5x slower)")
+    print(
+        f"# {args.experiment} --scale {args.scale}: {len(plan.runs)} runs, {len(plan.evals)} test taggings; "
+        f"expected ≤ {hours(expected)} on a 2-core CPU with the embedded MiniLM in fp32 "
+        f"({TRAIN_TOKENS_PER_S} training / {TAG_TOKENS_PER_S} tagging tokens/s; a base-size encoder is ~5x slower)"
+    )
     for note in plan.notes:
         print(f"# note: {note}")
     if args.dry_run:
         for run in plan.runs:
-            state = {"done": "finished: reused" if ctx.reusable(run) else "finished: needs --reuse",
-                     "partial": "interrupted: resumed", "new": f"≤ {hours(run_seconds(ctx, run))}"}
+            state = {
+                "done": "finished: reused" if ctx.reusable(run) else "finished: needs --reuse",
+                "partial": "interrupted: resumed",
+                "new": f"≤ {hours(run_seconds(ctx, run))}",
+            }
             print("python " + shlex.join(ctx.command(run)) + "  # " + state[ctx.status(run)])
         return 0
     start = time.time()
@@ -797,18 +1067,30 @@ def main(argv=None) -> int:
         ctx.evaluate(run, corpus)
     payload, markdown = plan.report()
     update_model_cards(ctx, plan)
-    seconds = {"runs": {name: info.get("train_seconds") for name, info in ctx.train_info.items()},
-               "total": round(time.time() - start, 1), "expected": round(expected)}
-    result = {"experiment": args.experiment, "scale": args.scale, "scale_settings": ctx.scale,
-              "encoder": args.encoder or ENCODER_DEFAULT,
-              "command": command("reproduce", argv),
-              "commands": {name: info["command"] for name, info in ctx.train_info.items()},
-              **payload, "machine": machine(), "date": now(),
-              "seconds": seconds, "notes": plan.notes}
+    seconds = {
+        "runs": {name: info.get("train_seconds") for name, info in ctx.train_info.items()},
+        "total": round(time.time() - start, 1),
+        "expected": round(expected),
+    }
+    result = {
+        "experiment": args.experiment,
+        "scale": args.scale,
+        "scale_settings": ctx.scale,
+        "encoder": args.encoder or ENCODER_DEFAULT,
+        "command": command("reproduce", argv),
+        "commands": {name: info["command"] for name, info in ctx.train_info.items()},
+        **payload,
+        "machine": machine(),
+        "date": now(),
+        "seconds": seconds,
+        "notes": plan.notes,
+    }
     out = ctx.results_dir / f"{RESULT_NAMES.get(args.experiment, args.experiment)}_{args.scale}.json"
     write_result(out, result)
-    header = (f"# {args.experiment} ({args.scale} scale, encoder {result['encoder']})\n\n"
-              f"{result['command']} — {result['date']}, {result['machine']}, {seconds['total']} s\n\n")
+    header = (
+        f"# {args.experiment} ({args.scale} scale, encoder {result['encoder']})\n\n"
+        f"{result['command']} — {result['date']}, {result['machine']}, {seconds['total']} s\n\n"
+    )
     out.with_suffix(".md").write_text(header + markdown + "\n")
     print("\n" + header + markdown + f"\n\nwritten: {shown(out)} and {shown(out.with_suffix('.md'))}")
     return 0

@@ -32,6 +32,7 @@ The targets, generators and oracles of 0-2 are ``benchmarks.fuzz`` and the subpr
 ``aioner.testing``: the tests run the same code at CI size. Writes ``results/robustness.json``
 (with command, machine, date, seconds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,7 @@ import traceback
 from pathlib import Path
 
 from aioner import testing
-from benchmarks import fuzz
+from benchmarks import fuzz as targets
 from benchmarks.common import REPO, command, machine, now, write_result
 from dataset_scripts.pubtator import read_pubtator
 
@@ -71,7 +72,7 @@ FAILURES_FOUND = [
     "document, CorpusFormatError naming file and document",
     "BioC JSON (fuzz): lone surrogates ('\\ud800' escapes) were accepted and crashed the tokenizer and the "
     "writers later -> CorpusFormatError",
-    "BioC (fuzz): empty XML infons (<infon key=\"type\"/>) and non-string JSON infons gave mentions whose type "
+    'BioC (fuzz): empty XML infons (<infon key="type"/>) and non-string JSON infons gave mentions whose type '
     "was None or a dict (writers crashed; type '' did not round-trip) -> '' / CorpusFormatError",
     "BioC (probe): a document without <id> was read with the id 'None' -> error naming it by position (#n)",
     "BioC (review): overlapping sentences of a passage without text were silently shifted -> CorpusFormatError",
@@ -108,12 +109,13 @@ FUZZ_WEIGHTS = {"pubtator": 0.3, "bioc": 0.3, "conll": 0.15, "tagger_input": 0.2
 
 
 def fuzz(total: int, seed: int) -> dict:
-    from hypothesis import given, seed as hseed
+    from hypothesis import given
+    from hypothesis import seed as hseed
 
     out = {"cases": 0, "by_target": {}, "unhandled": 0, "unhandled_examples": [], "seconds": 0.0}
     block = 5000  # hypothesis keeps a tree of what it tried: run in blocks to keep it small
     for target, weight in FUZZ_WEIGHTS.items():
-        strategy, check = fuzz.FUZZ_TARGETS[target]
+        strategy, check = targets.FUZZ_TARGETS[target]
         n_target, done, unhandled, start = round(total * weight), 0, 0, time.time()
         b = 0
         while done < n_target:
@@ -128,10 +130,11 @@ def fuzz(total: int, seed: int) -> dict:
                 except Exception as exc:  # counted, kept, and the run goes on
                     unhandled += 1
                     if len(out["unhandled_examples"]) < 20:
-                        out["unhandled_examples"].append(f"{target}: {type(exc).__name__}: {str(exc)[:300]} "
-                                                         f"<- {repr(c)[:200]}")
+                        out["unhandled_examples"].append(
+                            f"{target}: {type(exc).__name__}: {str(exc)[:300]} <- {repr(c)[:200]}"
+                        )
 
-            settings = fuzz.fuzz_settings(n, shrink=False, seed=seed)
+            settings = targets.fuzz_settings(n, shrink=False, seed=seed)
             settings(hseed(seed * 1000 + b)(given(strategy())(case)))()
             done += count[0]
             b += 1
@@ -150,10 +153,19 @@ def fuzz(total: int, seed: int) -> dict:
 def mixed_files(total: int, seed: int) -> dict:
     """Files of good records with bad ones mixed in (issue 19): every good record must come out exactly
     once with exact offsets, every bad one listed as skipped (``benchmarks.fuzz``'s mixed_files target)."""
-    from hypothesis import given, seed as hseed
+    from hypothesis import given
+    from hypothesis import seed as hseed
 
-    out = {"files": 0, "good_records": 0, "good_records_lost": 0, "good_records_duplicated": 0,
-           "bad_records_mixed_in": 0, "bad_records_reported": 0, "failures": 0, "failure_examples": []}
+    out = {
+        "files": 0,
+        "good_records": 0,
+        "good_records_lost": 0,
+        "good_records_duplicated": 0,
+        "bad_records_mixed_in": 0,
+        "bad_records_reported": 0,
+        "failures": 0,
+        "failure_examples": [],
+    }
     start, block, b = time.time(), 2000, 0
     while out["files"] < total:
         n, count = min(block, total - out["files"]), [0]
@@ -161,19 +173,23 @@ def mixed_files(total: int, seed: int) -> dict:
         def case(c):
             count[0] += 1
             try:
-                got = fuzz.mixed_file_counts(c)
+                got = targets.mixed_file_counts(c)
             except Exception as exc:  # counted, kept, and the run goes on
                 out["failures"] += 1
                 if len(out["failure_examples"]) < 10:
                     out["failure_examples"].append(f"{type(exc).__name__}: {str(exc)[:300]} <- {repr(c)[:200]}")
                 return
-            for key, field in (("good", "good_records"), ("lost", "good_records_lost"),
-                               ("duplicated", "good_records_duplicated"), ("bad", "bad_records_mixed_in"),
-                               ("reported", "bad_records_reported")):
+            for key, field in (
+                ("good", "good_records"),
+                ("lost", "good_records_lost"),
+                ("duplicated", "good_records_duplicated"),
+                ("bad", "bad_records_mixed_in"),
+                ("reported", "bad_records_reported"),
+            ):
                 out[field] += got[key]
 
-        settings = fuzz.fuzz_settings(n, shrink=False, seed=seed)
-        settings(hseed(seed * 1000 + b)(given(fuzz.mixed_file_cases())(case)))()
+        settings = targets.fuzz_settings(n, shrink=False, seed=seed)
+        settings(hseed(seed * 1000 + b)(given(targets.mixed_file_cases())(case)))()
         out["files"] += count[0]
         b += 1
         if count[0] == 0:
@@ -194,12 +210,12 @@ def unicode_property(examples: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="aioner-unicode-"))
     count, failures, start = [0], [], time.time()
 
-    @fuzz.fuzz_settings(examples, shrink=False, seed=0)
-    @given(title=fuzz.UNICODE_TEXTS, abstract=fuzz.UNICODE_TEXTS)
+    @targets.fuzz_settings(examples, shrink=False, seed=0)
+    @given(title=targets.UNICODE_TEXTS, abstract=targets.UNICODE_TEXTS)
     def prop(title, abstract):
         count[0] += 1
         try:
-            fuzz.check_unicode(engine, title, abstract, work)
+            targets.check_unicode(engine, title, abstract, work)
         except Exception as exc:
             if len(failures) < 10:
                 failures.append(f"{type(exc).__name__}: {str(exc)[:300]} <- {title!r} {abstract!r}"[:600])
@@ -209,8 +225,12 @@ def unicode_property(examples: int) -> dict:
     prop()
     shutil.rmtree(work, ignore_errors=True)
     print(f"unicode: {count[0]} examples, {len(failures)} failures", flush=True)
-    return {"examples": count[0], "failures": len(failures), "failure_examples": [f for f in failures if f],
-            "seconds": round(time.time() - start, 1)}
+    return {
+        "examples": count[0],
+        "failures": len(failures),
+        "failure_examples": [f for f in failures if f],
+        "seconds": round(time.time() - start, 1),
+    }
 
 
 def peak_rss(work: Path) -> dict:
@@ -226,11 +246,19 @@ def peak_rss(work: Path) -> dict:
         cmd = testing.TAG + [str(inp), "--model", str(ckpt), "--output_dir", str(out)]
         rc, stdout, stderr, rss = testing.run_measured(cmd, timeout=3000, cwd=REPO)
         rec = json.loads((out / "doc.jsonl").read_text(encoding="utf-8")) if rc == 0 else None
-        ok = rec is not None and rec["text"] == text and all(
-            text[e["start"]:e["end"]] == e["text"] for e in rec["entities"])
-        result[name] = {"characters": len(text), "exit": rc, "peak_rss_mb": round(rss, 1),
-                        "seconds": round(time.time() - start, 1), "text_kept_and_offsets_exact": ok,
-                        "entities": None if rec is None else len(rec["entities"])}
+        ok = (
+            rec is not None
+            and rec["text"] == text
+            and all(text[e["start"] : e["end"]] == e["text"] for e in rec["entities"])
+        )
+        result[name] = {
+            "characters": len(text),
+            "exit": rc,
+            "peak_rss_mb": round(rss, 1),
+            "seconds": round(time.time() - start, 1),
+            "text_kept_and_offsets_exact": ok,
+            "entities": None if rec is None else len(rec["entities"]),
+        }
         if rc != 0:
             result[name]["stderr"] = stderr[-1500:]
         print(f"rss {name}: {rss:.0f} MiB, exit {rc}", flush=True)
@@ -281,10 +309,20 @@ def tagging_kill(n_docs: int, work: Path) -> dict:
     assembly_dir = work / "tag-out-assembly"
     n_chunks = -(-n_docs // chunk_docs)
     part, out = assembly_dir / "docs.pubtator.part0", assembly_dir / "docs.pubtator"
-    cmd = testing.TAG + [str(src), "--model", str(ckpt), "--output_dir", str(assembly_dir), "--task", "Gene",
-                   "--chunk_docs", str(chunk_docs)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=testing.ONE_THREAD_ENV)
+    cmd = testing.TAG + [
+        str(src),
+        "--model",
+        str(ckpt),
+        "--output_dir",
+        str(assembly_dir),
+        "--task",
+        "Gene",
+        "--chunk_docs",
+        str(chunk_docs),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=testing.ONE_THREAD_ENV
+    )
     deadline = time.time() + 3000
     while time.time() < deadline and proc.poll() is None:
         if part.exists() and part.read_text(errors="replace").count('"chunk"') >= n_chunks:
@@ -292,32 +330,40 @@ def tagging_kill(n_docs: int, work: Path) -> dict:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assembly = {"killed_with_all_chunks_done": part.exists() and part.read_text(errors="replace").count('"chunk"')
-                >= n_chunks, "output_present_after_kill": out.exists(),
-                "output_complete_or_absent": _complete(out, src)}
-    final = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=3000,
-                           env=testing.ONE_THREAD_ENV)
+    assembly = {
+        "killed_with_all_chunks_done": part.exists() and part.read_text(errors="replace").count('"chunk"') >= n_chunks,
+        "output_present_after_kill": out.exists(),
+        "output_complete_or_absent": _complete(out, src),
+    }
+    final = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=3000, env=testing.ONE_THREAD_ENV)
     assembly["rerun_exit"] = final.returncode
     assembly["rerun_log"] = final.stdout.strip().splitlines()[-1] if final.stdout.strip() else final.stderr[-500:]
     assembly.update(testing.check_exactly_once(src, out, ids))
     assembly["leftover_files"] = sorted(p.name for p in assembly_dir.iterdir() if p.name != "docs.pubtator")
     print(f"tagging kill: {res}, {first}, assembly {assembly}", flush=True)
-    return {"documents": n_docs, "chunk_docs": chunk_docs, "mid_run": {**res, **(first or {})},
-            "during_assembly": assembly, "seconds": round(time.time() - start, 1)}
+    return {
+        "documents": n_docs,
+        "chunk_docs": chunk_docs,
+        "mid_run": {**res, **(first or {})},
+        "during_assembly": assembly,
+        "seconds": round(time.time() - start, 1),
+    }
 
 
 def training_kill(work: Path) -> dict:
     encoder = testing.save_tiny_encoder(work / "tiny-encoder")
     out = work / "train-out"
-    base = [sys.executable, str(REPO / "train.py"), "--recipe", "single", "--corpora", "BioRED", "--sample", "60",
-            "--epochs", "2", "--batch_size", "8", "--save_steps", "4", "--encoder", encoder, "--eval_test",
-            "--output_dir", str(out)]
+    options = dict(sample=60, epochs=2, batch_size=8, save_steps=4, encoder=encoder, eval_test=True)
+    base = [sys.executable, str(REPO / "train.py"), *testing.train_args("single", ["BioRED"], out, **options)]
     env = {**testing.ONE_THREAD_ENV, "PYTHONUNBUFFERED": "1"}
     kills, resumed, start = [], [], time.time()
 
     def saved_steps():
-        return sorted(json.loads(p.read_text())["global_step"]
-                      for p in (out / "train_state").glob("step_*/progress.json")) if out.exists() else []
+        return (
+            sorted(json.loads(p.read_text())["global_step"] for p in (out / "train_state").glob("step_*/progress.json"))
+            if out.exists()
+            else []
+        )
 
     for k in range(2):
         cmd = base + (["--resume_from_checkpoint", "latest"] if k else [])
@@ -333,22 +379,41 @@ def training_kill(work: Path) -> dict:
         log.seek(0)
         text = log.read().decode("utf-8", "replace")
         resumed += re.findall(r"resumed from .*", text)
-        kills.append({"saved_step_at_kill": max(saved_steps(), default=None), "finished_before_kill": finished_early,
-                      "exit": proc.returncode, "log_tail": None if not finished_early else text[-1500:]})
+        kills.append(
+            {
+                "saved_step_at_kill": max(saved_steps(), default=None),
+                "finished_before_kill": finished_early,
+                "exit": proc.returncode,
+                "log_tail": None if not finished_early else text[-1500:],
+            }
+        )
     last = max(saved_steps(), default=None)
-    final = subprocess.run(base + ["--resume_from_checkpoint", "latest"], cwd=REPO, capture_output=True, text=True,
-                           timeout=3000, env=env)
+    final = subprocess.run(
+        base + ["--resume_from_checkpoint", "latest"], cwd=REPO, capture_output=True, text=True, timeout=3000, env=env
+    )
     resumed += re.findall(r"resumed from .*", final.stdout)
     progress = None
     states = sorted((out / "train_state").glob("step_*/progress.json"), key=lambda p: int(p.parent.name.split("_")[1]))
     if states:
         progress = json.loads(states[-1].read_text())
-    result = {"kills": kills, "resumed": resumed, "state_before_final_run": last, "final_exit": final.returncode,
-              "final_step": progress and progress["global_step"], "final_epoch": progress and progress["epoch"],
-              "model_saved": (out / "model.safetensors").exists(), "seconds": round(time.time() - start, 1)}
+    result = {
+        "kills": kills,
+        "resumed": resumed,
+        "state_before_final_run": last,
+        "final_exit": final.returncode,
+        "final_step": progress and progress["global_step"],
+        "final_epoch": progress and progress["epoch"],
+        "model_saved": (out / "model.safetensors").exists(),
+        "seconds": round(time.time() - start, 1),
+    }
     result["resumed_from_last_saved_state"] = bool(
-        final.returncode == 0 and last is not None and f"step {last}" in final.stdout
-        and progress and progress["global_step"] > last and progress["epoch"] == 2)
+        final.returncode == 0
+        and last is not None
+        and f"step {last}" in final.stdout
+        and progress
+        and progress["global_step"] > last
+        and progress["epoch"] == 2
+    )
     if final.returncode != 0:
         result["stderr"] = final.stderr[-2000:]
     print(f"training kill: {result}", flush=True)
@@ -361,28 +426,38 @@ def _total(tag: dict, key: str):
 
 
 def main():
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.robustness", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.robustness",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--fuzz_cases", type=int, default=100_000)
     ap.add_argument("--unicode_examples", type=int, default=5000)
     ap.add_argument("--tag_docs", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--mixed_files", type=int, default=20_000, help="files of good records with bad ones mixed in")
-    ap.add_argument("--skip", nargs="*", default=[],
-                    choices=["fuzz", "mixed", "unicode", "rss", "tagging", "training"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["fuzz", "mixed", "unicode", "rss", "tagging", "training"])
     ap.add_argument("--out", default=str(REPO / "results" / "robustness.json"))
     ap.add_argument("--update", action="store_true", help="keep the parts not run from an existing --out file")
     args = ap.parse_args()
     start = time.time()
     work = Path(tempfile.mkdtemp(prefix="aioner-robustness-"))
     previous = json.loads(Path(args.out).read_text()) if args.update and Path(args.out).exists() else {}
-    result = {**previous, "command": command("robustness"),
-              "machine": machine() + "; subprocesses with OMP_NUM_THREADS=1", "date": now(),
-              "failures_found": FAILURES_FOUND}
-    parts = {"fuzz": lambda: fuzz(args.fuzz_cases, args.seed), "mixed": lambda: mixed_files(args.mixed_files, args.seed),
-             "unicode": lambda: unicode_property(args.unicode_examples),
-             "rss": lambda: peak_rss(work), "tagging": lambda: tagging_kill(args.tag_docs, work),
-             "training": lambda: training_kill(work)}
+    result = {
+        **previous,
+        "command": command("robustness"),
+        "machine": machine() + "; subprocesses with OMP_NUM_THREADS=1",
+        "date": now(),
+        "failures_found": FAILURES_FOUND,
+    }
+    parts = {
+        "fuzz": lambda: fuzz(args.fuzz_cases, args.seed),
+        "mixed": lambda: mixed_files(args.mixed_files, args.seed),
+        "unicode": lambda: unicode_property(args.unicode_examples),
+        "rss": lambda: peak_rss(work),
+        "tagging": lambda: tagging_kill(args.tag_docs, work),
+        "training": lambda: training_kill(work),
+    }
     for name, run in parts.items():
         if name in args.skip:
             continue
@@ -393,28 +468,50 @@ def main():
             print(result[name]["error"], file=sys.stderr, flush=True)
     fz, uni = result.get("fuzz", {}), result.get("unicode", {})
     tag = result.get("tagging", {})
-    result.update({
-        "fuzz_cases": fz.get("cases"), "unhandled_exceptions": fz.get("unhandled"), "fuzz_seconds": fz.get("seconds"),
-        "unicode_examples": uni.get("examples"), "unicode_failures": uni.get("failures"),
-        "peak_rss_mb_200k": result.get("rss", {}).get("200k", {}).get("peak_rss_mb"),
-        "peak_rss_mb_small_doc": result.get("rss", {}).get("small", {}).get("peak_rss_mb"),
-        # over both scenarios (killed mid-run three times; killed while the output was assembled)
-        "resume_lost": _total(tag, "resume_lost"),
-        "resume_duplicated": _total(tag, "resume_duplicated"),
-        "training_resumed": result.get("training", {}).get("resumed_from_last_saved_state"),
-        "mixed_files": result.get("mixed", {}).get("files"),
-        "good_records_lost": result.get("mixed", {}).get("good_records_lost"),
-        "bad_records_reported": result.get("mixed", {}).get("bad_records_reported"),
-        "seconds": round(time.time() - start, 1),
-    })
+    result.update(
+        {
+            "fuzz_cases": fz.get("cases"),
+            "unhandled_exceptions": fz.get("unhandled"),
+            "fuzz_seconds": fz.get("seconds"),
+            "unicode_examples": uni.get("examples"),
+            "unicode_failures": uni.get("failures"),
+            "peak_rss_mb_200k": result.get("rss", {}).get("200k", {}).get("peak_rss_mb"),
+            "peak_rss_mb_small_doc": result.get("rss", {}).get("small", {}).get("peak_rss_mb"),
+            # over both scenarios (killed mid-run three times; killed while the output was assembled)
+            "resume_lost": _total(tag, "resume_lost"),
+            "resume_duplicated": _total(tag, "resume_duplicated"),
+            "training_resumed": result.get("training", {}).get("resumed_from_last_saved_state"),
+            "mixed_files": result.get("mixed", {}).get("files"),
+            "good_records_lost": result.get("mixed", {}).get("good_records_lost"),
+            "bad_records_reported": result.get("mixed", {}).get("bad_records_reported"),
+            "seconds": round(time.time() - start, 1),
+        }
+    )
     if previous:
         result["parts_run"] = [n for n in parts if n not in args.skip]
     write_result(args.out, result)
     shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({k: result[k] for k in ("fuzz_cases", "unhandled_exceptions", "fuzz_seconds", "unicode_examples",
-                                             "peak_rss_mb_200k", "resume_lost", "resume_duplicated",
-                                             "training_resumed", "mixed_files", "good_records_lost",
-                                             "bad_records_reported", "seconds")}))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "fuzz_cases",
+                    "unhandled_exceptions",
+                    "fuzz_seconds",
+                    "unicode_examples",
+                    "peak_rss_mb_200k",
+                    "resume_lost",
+                    "resume_duplicated",
+                    "training_resumed",
+                    "mixed_files",
+                    "good_records_lost",
+                    "bad_records_reported",
+                    "seconds",
+                )
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

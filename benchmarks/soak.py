@@ -15,6 +15,7 @@ After the run: every good record exactly once and in order, every bad one in the
 Default model: the embedded MiniLM with an untrained head (tagging costs the same as with a trained
 one; the output is not the point here).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,16 @@ from pathlib import Path
 from benchmarks.common import REPO, machine, now, write_result
 
 MARKS = (10_000, 50_000, 100_000, 200_000)
-SOURCES = ("BioRED_Train.PubTator", "BC5CDR_TrainDev.PubTator", "NCBI_TrainDev.PubTator", "GNormPlus_Train.PubTator",
-           "NLM-Gene_Train.PubTator", "Linnaeus_Train.PubTator", "Species-800_Train.PubTator",
-           "tmVar3_Train.PubTator")
+SOURCES = (
+    "BioRED_Train.PubTator",
+    "BC5CDR_TrainDev.PubTator",
+    "NCBI_TrainDev.PubTator",
+    "GNormPlus_Train.PubTator",
+    "NLM-Gene_Train.PubTator",
+    "Linnaeus_Train.PubTator",
+    "Species-800_Train.PubTator",
+    "tmVar3_Train.PubTator",
+)
 BAD_KINDS = ("truncated", "no_text", "not_utf8", "not_object")
 
 
@@ -49,14 +57,18 @@ def sentences(corpora: Path) -> list[str]:
             continue
         for doc in read_pubtator(path, strict=False):
             text = doc.text
-            out += [text[s[0][0]:s[-1][1]] for s in segment(text) if len(s) >= 4]
+            out += [text[s[0][0] : s[-1][1]] for s in segment(text) if len(s) >= 4]
     return out
 
 
 def bad_record(kind: str, i: int) -> bytes:
     good = json.dumps({"id": f"r{i}", "text": "A record that will not be read."})
-    return {"truncated": good[:30].encode(), "no_text": json.dumps({"id": f"r{i}"}).encode(),
-            "not_utf8": b'{"id": "r%d", "text": "caf\xe9"}' % i, "not_object": b'["r%d"]' % i}[kind]
+    return {
+        "truncated": good[:30].encode(),
+        "no_text": json.dumps({"id": f"r{i}"}).encode(),
+        "not_utf8": b'{"id": "r%d", "text": "caf\xe9"}' % i,
+        "not_object": b'["r%d"]' % i,
+    }[kind]
 
 
 def write_input(path: Path, pool: list[str], records: int, bad_every: int, seed: int) -> tuple[list[str], int]:
@@ -116,16 +128,22 @@ def run_once(cmd: list[str], progress: Progress, samples: list, kill_at: int | N
             time.sleep(1.0)
             done, rss = progress(), rss_mib(proc.pid)
             if rss is not None:
-                samples.append({"t": round(time.time() - t0, 1), "records": done, "rss_mib": round(rss, 1),
-                                "pid": proc.pid})
+                samples.append(
+                    {"t": round(time.time() - t0, 1), "records": done, "rss_mib": round(rss, 1), "pid": proc.pid}
+                )
             if kill_at is not None and done >= kill_at and not killed:
                 proc.send_signal(signal.SIGKILL)
                 killed = True
         _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
         log.seek(0)
         tail = log.read().decode("utf-8", "replace")[-2000:]
-    return {"exit": proc.returncode, "killed": killed, "seconds": round(time.time() - start, 1),
-            "records_done_at_end": progress(), "log_tail": tail}
+    return {
+        "exit": proc.returncode,
+        "killed": killed,
+        "seconds": round(time.time() - start, 1),
+        "records_done_at_end": progress(),
+        "log_tail": tail,
+    }
 
 
 def marks(samples: list, total: int) -> list[dict]:
@@ -138,8 +156,9 @@ def marks(samples: list, total: int) -> list[dict]:
             continue
         row = {"records": mark, "sample": hit, "rss_mib": hit["rss_mib"]}
         if prev is not None:
-            row["docs_per_s_since_previous_mark"] = round((hit["records"] - prev["records"]) /
-                                                          max(1e-9, hit["t"] - prev["t"]), 1)
+            row["docs_per_s_since_previous_mark"] = round(
+                (hit["records"] - prev["records"]) / max(1e-9, hit["t"] - prev["t"]), 1
+            )
         out.append(row)
         prev = hit
     return out
@@ -151,9 +170,15 @@ def check_output(out_file: Path, errors_file: Path, good: list[str], bad: int) -
     with open(errors_file, encoding="utf-8") as f:
         errors = [json.loads(line) for line in f]
     seen = set(ids)
-    return {"output_records": len(ids), "good_records": len(good), "lost": sum(i not in seen for i in good),
-            "duplicated": len(ids) - len(seen), "same_order": ids == good, "bad_records": bad,
-            "bad_records_reported": sum(e["action"] == "skipped" for e in errors)}
+    return {
+        "output_records": len(ids),
+        "good_records": len(good),
+        "lost": sum(i not in seen for i in good),
+        "duplicated": len(ids) - len(seen),
+        "same_order": ids == good,
+        "bad_records": bad,
+        "bad_records_reported": sum(e["action"] == "skipped" for e in errors),
+    }
 
 
 def main():
@@ -177,18 +202,37 @@ def main():
     pool = sentences(REPO.parent / "shared" / "corpora")
     src = work / "shard.jsonl"
     good, bad = write_input(src, pool, args.records, args.bad_every, args.seed)
-    print(f"input: {args.records} records ({bad} bad) from {len(pool)} sentences, {src.stat().st_size / 2**20:.0f} MiB",
-          flush=True)
+    print(
+        f"input: {args.records} records ({bad} bad) from {len(pool)} sentences, {src.stat().st_size / 2**20:.0f} MiB",
+        flush=True,
+    )
     out_dir = work / "out"
-    cmd = [sys.executable, "-m", "aioner.tagging", str(src), "--model", model, "--output_dir", str(out_dir),
-           *args.tag_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "aioner.tagging",
+        str(src),
+        "--model",
+        model,
+        "--output_dir",
+        str(out_dir),
+        *args.tag_args,
+    ]
     progress, samples, t0 = Progress(out_dir, "shard.jsonl"), [], time.time()
     runs = [run_once(cmd, progress, samples, args.kill_at, t0)]
     runs.append(run_once(cmd, progress, samples, None, t0))  # the resumed run, to the end
-    result = {"command": "python -m benchmarks.soak " + " ".join(sys.argv[1:]), "machine": machine(), "date": now(),
-              "tag_command": " ".join(cmd[1:]), "records": args.records, "sentences_in_pool": len(pool),
-              "input_mib": round(src.stat().st_size / 2**20, 1), "runs": runs, "marks": marks(samples, len(good)),
-              "seconds": round(time.time() - t0, 1)}
+    result = {
+        "command": "python -m benchmarks.soak " + " ".join(sys.argv[1:]),
+        "machine": machine(),
+        "date": now(),
+        "tag_command": " ".join(cmd[1:]),
+        "records": args.records,
+        "sentences_in_pool": len(pool),
+        "input_mib": round(src.stat().st_size / 2**20, 1),
+        "runs": runs,
+        "marks": marks(samples, len(good)),
+        "seconds": round(time.time() - t0, 1),
+    }
     if runs[-1]["exit"] in (0, 1) and (out_dir / "shard.jsonl").exists():
         result.update(check_output(out_dir / "shard.jsonl", out_dir / "shard.errors.jsonl", good, bad))
     rss = [m["rss_mib"] for m in result["marks"]]

@@ -14,6 +14,7 @@ Chemical, Species, Variant, CellLine), strict F1 of the model:
 
 A task the model was not trained on is listed as untrained and not tagged (the tagger refuses it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,9 @@ import time
 import torch
 
 from benchmarks.common import command, machine, now, pct, write_result
+from dataset_scripts.corpora import AIO_TRAINING_CORPORA
 
-CORPORA = ("BioRED", "GNormPlus", "NLM-Gene", "NCBI-Disease", "BC5CDR-Disease", "BC5CDR-Chemical", "NLM-Chem",
-           "Linnaeus", "Species-800", "tmVar3", "BioID")
+CORPORA = tuple(AIO_TRAINING_CORPORA)  # BioRED and the ten external AIONER training corpora
 
 
 def strict_f1(tagger, corpus: str, task: str, types: set[str] | None = None) -> tuple[float, float]:
@@ -38,8 +39,11 @@ def strict_f1(tagger, corpus: str, task: str, types: set[str] | None = None) -> 
 
 
 def main():
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.task_quality", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.task_quality",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--model", required=True)
     ap.add_argument("--corpora", nargs="+", default=list(CORPORA))
     ap.add_argument("--out", required=True)
@@ -50,8 +54,10 @@ def main():
     from pipeline_aioner import AIONERTagger, default_autocast_dtype
 
     model, tokenizer = load_checkpoint(args.model)
-    taggers = {"fp32": AIONERTagger(model, tokenizer, autocast_dtype=None),
-               "bf16": AIONERTagger(model, tokenizer, autocast_dtype=torch.bfloat16)}
+    taggers = {
+        "fp32": AIONERTagger(model, tokenizer, autocast_dtype=None),
+        "bf16": AIONERTagger(model, tokenizer, autocast_dtype=torch.bfloat16),
+    }
     auto = "bf16" if default_autocast_dtype(torch.device("cpu")) is not None else "fp32"  # for the ALL rows
     record = model.config.trained_tasks
     rows, start = [], time.time()
@@ -68,19 +74,25 @@ def main():
         rows.append(row)
         print(row, flush=True)
     scored = [r for r in rows if r["trained"]]
-    result = {"command": command("task_quality"), "machine": machine(),
-              "date": now(), "model": args.model, "all_task_precision": auto,
-              "trained_tasks": sorted(record) if record else None, "rows": rows,
-              "max_abs_bf16_minus_fp32": max((abs(r["bf16_minus_fp32"]) for r in scored), default=None),
-              "bf16_within_0.1": all(abs(r["bf16_minus_fp32"]) <= 0.1 for r in scored),
-              "bf16_loses_at_most_0.1": all(r["bf16_minus_fp32"] >= -0.1 for r in scored),
-              "seconds_fp32": round(sum(r["seconds_fp32"] for r in scored), 1),
-              "seconds_bf16": round(sum(r["seconds_bf16"] for r in scored), 1),
-              "seconds": round(time.time() - start, 1),
-              "notes": "strict F1 on each test set; f1_fp32/f1_bf16: the corpus' own task; f1_all_task: the ALL "
-                       f"task in {auto} (bf16 where the CPU has it natively), its predictions of the corpus' types only; "
-                       "NLM-Chem's training file is not held here: its test set is tagged by the Chemical task as "
-                       "trained on the other Chemical corpora (BC5CDR-Chemical) only"}
+    result = {
+        "command": command("task_quality"),
+        "machine": machine(),
+        "date": now(),
+        "model": args.model,
+        "all_task_precision": auto,
+        "trained_tasks": sorted(record) if record else None,
+        "rows": rows,
+        "max_abs_bf16_minus_fp32": max((abs(r["bf16_minus_fp32"]) for r in scored), default=None),
+        "bf16_within_0.1": all(abs(r["bf16_minus_fp32"]) <= 0.1 for r in scored),
+        "bf16_loses_at_most_0.1": all(r["bf16_minus_fp32"] >= -0.1 for r in scored),
+        "seconds_fp32": round(sum(r["seconds_fp32"] for r in scored), 1),
+        "seconds_bf16": round(sum(r["seconds_bf16"] for r in scored), 1),
+        "seconds": round(time.time() - start, 1),
+        "notes": "strict F1 on each test set; f1_fp32/f1_bf16: the corpus' own task; f1_all_task: the ALL "
+        f"task in {auto} (bf16 where the CPU has it natively), its predictions of the corpus' types only; "
+        "NLM-Chem's training file is not held here: its test set is tagged by the Chemical task as "
+        "trained on the other Chemical corpora (BC5CDR-Chemical) only",
+    }
     write_result(args.out, result)
     for r in rows:
         print(r)

@@ -17,8 +17,8 @@ import torch
 from aioner.checkpoint import new_tagger, resolve_encoder
 from aioner.encoders import DEFAULT_ENCODER
 from aioner.features import LengthGroupedBatches, collate, encode_rows
-from aioner_scheme import window_budget
 from aioner.recipes import single
+from aioner_scheme import window_budget
 from benchmarks.common import command, machine, now, write_result
 
 
@@ -33,8 +33,11 @@ def timed(step, batches, dtype):
 
 
 def main():
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.train_throughput", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.train_throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--encoder")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch_size", type=int, default=32)
@@ -51,6 +54,7 @@ def main():
     dtype = torch.bfloat16 if args.bf16 else None
 
     from transformers import AutoModel
+
     bare = AutoModel.from_pretrained(resolve_encoder(args.encoder))
     bare.resize_token_embeddings(len(tokenizer))
     bare.train()
@@ -75,9 +79,13 @@ def main():
     bare_b, ours_b = timed(bare_step, batches, dtype), timed(our_step, batches, dtype)
     bare_tps, our_tps = (bare_a + bare_b) / 2, (ours_a + ours_b) / 2
     result = {
-        "command": command("train_throughput"), "machine": machine(), "date": now(),
-        "encoder": args.encoder or DEFAULT_ENCODER, "dtype": "bf16" if args.bf16 else "fp32",
-        "batches": args.steps, "batch_size": args.batch_size,
+        "command": command("train_throughput"),
+        "machine": machine(),
+        "date": now(),
+        "encoder": args.encoder or DEFAULT_ENCODER,
+        "dtype": "bf16" if args.bf16 else "fp32",
+        "batches": args.steps,
+        "batch_size": args.batch_size,
         "bare_encoder_fwd_bwd_tokens_per_s": round(bare_tps, 1),
         "training_step_tokens_per_s": round(our_tps, 1),
         "ratio": round(our_tps / bare_tps, 3),

@@ -30,7 +30,7 @@ from pathlib import Path
 from aioner.encoders import DEFAULT_ENCODER
 from aioner.prediction import CorpusPrediction, corpus_documents, predict_corpus
 from aioner_scheme import DEFAULT_ENTITY_TYPES
-from benchmarks.common import REPO, command, machine, now, pct, run_python, shown, write_result
+from benchmarks.common import REPO, command, f1_fields, machine, now, run_python, shown, write_result
 
 RECIPE = ["--recipe", "single", "--corpora", "BioRED", "--epochs", "3", "--patience", "5", "--batch_size", "32"]
 TABLE2_BASELINE = "runs/repro/cpu/single-BioRED"  # benchmarks.reproduce table2 --scale cpu, seed 0
@@ -40,12 +40,17 @@ def runs(args) -> dict[str, tuple[Path, list[str]]]:
     """name -> (folder, train.py options)."""
     out = {}
     for i, seed in enumerate(args.seeds):
-        folder = REPO / TABLE2_BASELINE if seed == 0 and (REPO / TABLE2_BASELINE / "results.json").exists() \
+        folder = (
+            REPO / TABLE2_BASELINE
+            if seed == 0 and (REPO / TABLE2_BASELINE / "results.json").exists()
             else REPO / args.runs_dir / f"single-BioRED-seed{seed}"
+        )
         out[f"seed{seed}"] = (folder, RECIPE + ["--seed", str(seed)])
         if i == 1:  # trained before the third seed: the ensemble of two and the head compare first
-            out["bilstm"] = (REPO / args.runs_dir / "single-BioRED-bilstm-seed0",
-                             RECIPE + ["--head", "bilstm", "--seed", "0"])
+            out["bilstm"] = (
+                REPO / args.runs_dir / "single-BioRED-bilstm-seed0",
+                RECIPE + ["--head", "bilstm", "--seed", "0"],
+            )
     return out
 
 
@@ -71,22 +76,26 @@ def summary(prediction: CorpusPrediction) -> dict:
     from aioner.scoring import document_word_tags, per_class_report
 
     result = score_predictions(prediction)
-    strict = result["strict"]
-    refs, preds = document_word_tags(dict(zip(prediction.ids, prediction.texts)), prediction.gold,
-                                      prediction.entities())
+    refs, preds = document_word_tags(
+        dict(zip(prediction.ids, prediction.texts)), prediction.gold, prediction.entities()
+    )
     bio = per_class_report(refs, preds)
-    return {"overall_f1": pct(strict["overall"]["f1"]), "precision": pct(strict["overall"]["precision"]),
-            "recall": pct(strict["overall"]["recall"]),
-            "per_type_f1": {t: pct(s["f1"]) for t, s in strict["per_type"].items()},
-            "relaxed_overall_f1": pct(result["relaxed"]["overall"]["f1"]),
-            "tagging_seconds": result["tagging_seconds"],
-            "per_class_bio": {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in s.items()}
-                              if isinstance(s, dict) else round(s, 4) for k, s in bio.items()}}
+    return {
+        **f1_fields(result),
+        "tagging_seconds": result["tagging_seconds"],
+        "per_class_bio": {
+            k: {m: round(v, 4) if isinstance(v, float) else v for m, v in s.items()}
+            if isinstance(s, dict)
+            else round(s, 4)
+            for k, s in bio.items()
+        },
+    }
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.transfer", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.transfer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--runs_dir", default="runs/seed3")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--min_precision", type=float, default=0.5, help="gazetteer term filter on the training split")
@@ -126,32 +135,52 @@ def main(argv=None) -> int:
     gazetteered = {}
     for mode, min_score in (("recall", 1.0), ("precision", 1.0), ("precision", 0.9), ("both", 1.0)):
         key = mode if min_score == 1.0 else f"{mode} (score < {min_score})"
-        gazetteered[key] = replace(seed0, predicted=gazetteer.apply_all(seed0.texts, seed0.predicted, mode,
-                                                                        min_score, types))
+        gazetteered[key] = replace(
+            seed0, predicted=gazetteer.apply_all(seed0.texts, seed0.predicted, mode, min_score, types)
+        )
 
     s = {name: summary(p) for name, p in systems.items()}
     e = {name: summary(p) for name, p in ensembles.items()}
-    g = {name: {**summary(p), "tagging_seconds": None}  # post-processing of seed 0's predictions
-         for name, p in gazetteered.items()}
+    g = {
+        name: {**summary(p), "tagging_seconds": None}  # post-processing of seed 0's predictions
+        for name, p in gazetteered.items()
+    }
     alone = [s[m]["overall_f1"] for m in seeds]
     base = s[seeds[0]]
     result = {
-        "command": command("transfer", argv), "machine": machine(), "date": now(),
-        "encoder": DEFAULT_ENCODER, "test_set": "BioRED test (100 abstracts), task ALL, strict F1 (%)",
+        "command": command("transfer", argv),
+        "machine": machine(),
+        "date": now(),
+        "encoder": DEFAULT_ENCODER,
+        "test_set": "BioRED test (100 abstracts), task ALL, strict F1 (%)",
         "models": {name: {**s[name], **trained[name], "run": shown(plan[name][0])} for name in plan},
-        "ensemble": {name: {**r, "members": name.split("+"),
-                            "delta_vs_mean_member": round(r["overall_f1"] - sum(alone[:len(name.split('+'))])
-                                                          / len(name.split("+")), 2),
-                            "delta_vs_best_member": round(r["overall_f1"] - max(alone[:len(name.split('+'))]), 2),
-                            "time_ratio_vs_one_model": round(r["tagging_seconds"] / base["tagging_seconds"], 2)}
-                     for name, r in e.items()},
-        "gazetteer": {"entries": len(gazetteer), "built_from": "BioRED training split mentions only "
-                      f"(Gazetteer.from_annotations, min_precision {args.min_precision})", "applied_to": seeds[0],
-                      "modes": {name: {**r, "delta_overall_f1": round(r["overall_f1"] - base["overall_f1"], 2)}
-                                for name, r in g.items()}},
-        "bilstm": {**s["bilstm"], "delta_vs_dense_seed0": round(s["bilstm"]["overall_f1"] - base["overall_f1"], 2),
-                   "train_seconds": trained["bilstm"].get("train_seconds"),
-                   "dense_train_seconds": trained[seeds[0]].get("train_seconds")},
+        "ensemble": {
+            name: {
+                **r,
+                "members": name.split("+"),
+                "delta_vs_mean_member": round(
+                    r["overall_f1"] - sum(alone[: len(name.split("+"))]) / len(name.split("+")), 2
+                ),
+                "delta_vs_best_member": round(r["overall_f1"] - max(alone[: len(name.split("+"))]), 2),
+                "time_ratio_vs_one_model": round(r["tagging_seconds"] / base["tagging_seconds"], 2),
+            }
+            for name, r in e.items()
+        },
+        "gazetteer": {
+            "entries": len(gazetteer),
+            "built_from": "BioRED training split mentions only "
+            f"(Gazetteer.from_annotations, min_precision {args.min_precision})",
+            "applied_to": seeds[0],
+            "modes": {
+                name: {**r, "delta_overall_f1": round(r["overall_f1"] - base["overall_f1"], 2)} for name, r in g.items()
+            },
+        },
+        "bilstm": {
+            **s["bilstm"],
+            "delta_vs_dense_seed0": round(s["bilstm"]["overall_f1"] - base["overall_f1"], 2),
+            "train_seconds": trained["bilstm"].get("train_seconds"),
+            "dense_train_seconds": trained[seeds[0]].get("train_seconds"),
+        },
         "seconds": round(time.time() - start, 1),
     }
     write_result(REPO / args.out, result)
@@ -162,14 +191,18 @@ def main(argv=None) -> int:
 
 def table(r: dict) -> str:
     types = DEFAULT_ENTITY_TYPES
-    rows = [(f"model {k}", v) for k, v in r["models"].items()] + \
-           [(f"ensemble {k}", v) for k, v in r["ensemble"].items()] + \
-           [(f"seed0 + gazetteer {k}", v) for k, v in r["gazetteer"]["modes"].items()]
+    rows = (
+        [(f"model {k}", v) for k, v in r["models"].items()]
+        + [(f"ensemble {k}", v) for k, v in r["ensemble"].items()]
+        + [(f"seed0 + gazetteer {k}", v) for k, v in r["gazetteer"]["modes"].items()]
+    )
     lines = ["| system | P | R | F1 | " + " | ".join(types) + " | tagging s |", "|---" * (5 + len(types)) + "|"]
     for name, v in rows:
-        lines.append(f"| {name} | {v['precision']} | {v['recall']} | {v['overall_f1']} | "
-                     + " | ".join(str(v["per_type_f1"].get(t, "–")) for t in types)
-                     + f" | {v['tagging_seconds'] if v['tagging_seconds'] is not None else '–'} |")
+        lines.append(
+            f"| {name} | {v['precision']} | {v['recall']} | {v['overall_f1']} | "
+            + " | ".join(str(v["per_type_f1"].get(t, "–")) for t in types)
+            + f" | {v['tagging_seconds'] if v['tagging_seconds'] is not None else '–'} |"
+        )
     return "\n".join(lines)
 
 

@@ -32,8 +32,8 @@ import random
 import re
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from aioner_scheme import AIOScheme, Span, default_tasks, spans_from_labels
 from aioner_text import segment
@@ -70,18 +70,29 @@ class SplitReport:
 
     def row(self) -> dict:
         return {
-            "corpus": self.corpus, "split": self.split, "documents": self.documents,
-            "sentences": self.sentences, "mentions": self.mentions, "representable": self.representable,
-            "overlap_dropped": self.overlap_dropped, "test_overlap_removed": self.test_overlap_removed,
-            "duplicates_merged": self.duplicates_merged, "suffix_fixed": self.suffix_fixed,
-            "ignored_types": dict(self.ignored_types), "reader_problems": self.reader_problems,
+            "corpus": self.corpus,
+            "split": self.split,
+            "documents": self.documents,
+            "sentences": self.sentences,
+            "mentions": self.mentions,
+            "representable": self.representable,
+            "overlap_dropped": self.overlap_dropped,
+            "test_overlap_removed": self.test_overlap_removed,
+            "duplicates_merged": self.duplicates_merged,
+            "suffix_fixed": self.suffix_fixed,
+            "ignored_types": dict(self.ignored_types),
+            "reader_problems": self.reader_problems,
             "not_representable": self.not_representable,
         }
 
 
 def scheme_for(corpus: Corpus) -> AIOScheme:
     """The six-type AIO scheme for the AIONER corpora; a scheme of its own for any other set."""
-    if corpus.group == "aio" or set(corpus.entity_types) <= set(default_tasks()["ALL"]) and corpus.task in default_tasks():
+    if (
+        corpus.group == "aio"
+        or set(corpus.entity_types) <= set(default_tasks()["ALL"])
+        and corpus.task in default_tasks()
+    ):
         return AIOScheme()
     return AIOScheme({corpus.task: corpus.entity_types})
 
@@ -95,7 +106,10 @@ def task_mentions(doc: Document, corpus: Corpus, report: SplitReport, source: st
             raise CorpusFormatError(
                 f"unknown raw type {m.type!r} for corpus {corpus.name} (known: {sorted(corpus.types)}); "
                 "add it to the corpus' types in dataset_scripts/corpora.py",
-                path=source, line=m.line, doc_id=doc.id)
+                path=source,
+                line=m.line,
+                doc_id=doc.id,
+            )
         aio_type = corpus.types[m.type]
         if aio_type is None:
             report.ignored_types[m.type] += 1
@@ -119,8 +133,9 @@ def task_mentions(doc: Document, corpus: Corpus, report: SplitReport, source: st
     return sorted(chosen, key=lambda m: m.start)
 
 
-def document_rows(doc: Document, mentions: list[Mention], corpus: Corpus, scheme: AIOScheme,
-                  report: SplitReport) -> list[dict]:
+def document_rows(
+    doc: Document, mentions: list[Mention], corpus: Corpus, scheme: AIOScheme, report: SplitReport
+) -> list[dict]:
     """One row per sentence: words, their character spans and AIO labels."""
     text = doc.text
     doc_id = dataset_id(doc)
@@ -129,8 +144,9 @@ def document_rows(doc: Document, mentions: list[Mention], corpus: Corpus, scheme
     sentences = []
     for passage in doc.passages:
         if passage.text.strip():
-            sentences.extend(segment(passage.text, passage.offset,
-                                     [c for c in cuts if passage.offset < c < passage.end], spans))
+            sentences.extend(
+                segment(passage.text, passage.offset, [c for c in cuts if passage.offset < c < passage.end], spans)
+            )
     starts = [s[0][0] for s in sentences]
     per_sentence: list[list[Span]] = [[] for _ in sentences]
     for m in mentions:
@@ -146,26 +162,35 @@ def document_rows(doc: Document, mentions: list[Mention], corpus: Corpus, scheme
     rows = []
     for k, (words, ents) in enumerate(zip(sentences, per_sentence)):
         start, end = words[0][0], words[-1][1]
-        rows.append({
-            "id": f"{corpus.name}:{doc_id}:{start}", "document_id": doc_id, "corpus": corpus.name,
-            "task": corpus.task, "text": text[start:end], "offset": start,
-            "tokens": [text[a:b] for a, b in words], "token_spans": [[a, b] for a, b in words],
-            "labels": scheme.encode(len(words), ents, corpus.task),
-        })
+        rows.append(
+            {
+                "id": f"{corpus.name}:{doc_id}:{start}",
+                "document_id": doc_id,
+                "corpus": corpus.name,
+                "task": corpus.task,
+                "text": text[start:end],
+                "offset": start,
+                "tokens": [text[a:b] for a, b in words],
+                "token_spans": [[a, b] for a, b in words],
+                "labels": scheme.encode(len(words), ents, corpus.task),
+            }
+        )
     return rows
 
 
 # ----- IOB sentences -----
-def conll_rows(sentences: Iterable[ConllSentence], corpus: Corpus, split: str, scheme: AIOScheme,
-               report: SplitReport, source: str) -> list[dict]:
+def conll_rows(
+    sentences: Iterable[ConllSentence], corpus: Corpus, split: str, scheme: AIOScheme, report: SplitReport, source: str
+) -> list[dict]:
     """Pre-tokenized sentences keep their words; each sentence is its own document."""
     rows = []
     for n, sent in enumerate(sentences):
         ents = []
         for a, b, raw in iob_spans(sent.tags):
             if raw not in corpus.types:
-                raise CorpusFormatError(f"unknown entity type {raw!r} for corpus {corpus.name}",
-                                        path=source, line=sent.line + a)
+                raise CorpusFormatError(
+                    f"unknown entity type {raw!r} for corpus {corpus.name}", path=source, line=sent.line + a
+                )
             if corpus.types[raw] is None:
                 report.ignored_types[raw] += 1
                 continue
@@ -177,12 +202,19 @@ def conll_rows(sentences: Iterable[ConllSentence], corpus: Corpus, split: str, s
             spans.append([pos, pos + len(w)])
             pos += len(w) + 1
         doc_id = f"{split}-{n}"
-        rows.append({
-            "id": f"{corpus.name}:{doc_id}", "document_id": doc_id, "corpus": corpus.name,
-            "task": corpus.task, "text": " ".join(sent.words), "offset": 0,
-            "tokens": list(sent.words), "token_spans": spans,
-            "labels": scheme.encode(len(sent.words), ents, corpus.task),
-        })
+        rows.append(
+            {
+                "id": f"{corpus.name}:{doc_id}",
+                "document_id": doc_id,
+                "corpus": corpus.name,
+                "task": corpus.task,
+                "text": " ".join(sent.words),
+                "offset": 0,
+                "tokens": list(sent.words),
+                "token_spans": spans,
+                "labels": scheme.encode(len(sent.words), ents, corpus.task),
+            }
+        )
     report.documents = report.sentences = len(rows)
     return rows
 
@@ -238,8 +270,10 @@ def _read_split(corpus: Corpus, split: str, strict: bool) -> tuple[list[Document
     else:
         col = {"conll2003": -1, "iob": -1, "conll": -1}[corpus.format]
         sentences = list(read_conll(path, tag_column=col))
-        docs = [Document(f"{source_split}-{i}", [Passage(0, " ".join(s.words), "sentence")], [],
-                         {"conll": s}) for i, s in enumerate(sentences)]
+        docs = [
+            Document(f"{source_split}-{i}", [Passage(0, " ".join(s.words), "sentence")], [], {"conll": s})
+            for i, s in enumerate(sentences)
+        ]
     if corpus.dev_from_train and split in ("train", "dev"):
         key = corpus.splits[source_split].path
         docs = [d for d in docs if in_dev(key, d.id) == (split == "dev")]
@@ -252,17 +286,25 @@ def _problems(docs: Iterable[Document], orphans: Iterable[CorpusFormatError]) ->
     return [str(p) for p in sorted(found, key=lambda p: p.line or 0)]
 
 
-def read_documents(corpus: Corpus, split: str, report: SplitReport, *,
-                   strict: bool = False) -> tuple[list[Document], str]:
+def read_documents(
+    corpus: Corpus, split: str, report: SplitReport, *, strict: bool = False
+) -> tuple[list[Document], str]:
     """The documents of a corpus split and the path read; reader problems go into ``report``."""
     docs, path, orphans = _read_split(corpus, split, strict)
     report.reader_problems = _problems(docs, orphans)
     return docs, path
 
 
-def convert_split(corpus: Corpus | str, split: str, *, scheme: AIOScheme | None = None,
-                  exclude_ids: set[str] = frozenset(), sample: float | int | None = None,
-                  seed: int = 0, strict: bool = False) -> tuple[list[dict], SplitReport]:
+def convert_split(
+    corpus: Corpus | str,
+    split: str,
+    *,
+    scheme: AIOScheme | None = None,
+    exclude_ids: set[str] = frozenset(),
+    sample: float | int | None = None,
+    seed: int = 0,
+    strict: bool = False,
+) -> tuple[list[dict], SplitReport]:
     """Rows of one corpus split, and its report.
 
     ``exclude_ids``: document ids to leave out (documents of an evaluated test set).
@@ -300,8 +342,9 @@ def sample_documents(docs: list, sample: float | int | None, seed: int) -> list:
     return [docs[i] for i in picked]
 
 
-def document_ids_of_tests(corpora: Iterable[str] | None = None, *, local_only: bool = False,
-                          files: dict[str, bool] | None = None) -> set[str]:
+def document_ids_of_tests(
+    corpora: Iterable[str] | None = None, *, local_only: bool = False, files: dict[str, bool] | None = None
+) -> set[str]:
     """Ids of every document in the test splits of ``corpora`` (None: every registered corpus).
 
     (Not named ``test_*``: pytest would collect it from any test module that imports it.)
@@ -312,7 +355,7 @@ def document_ids_of_tests(corpora: Iterable[str] | None = None, *, local_only: b
     """
     files = {} if files is None else files
     ids: set[str] = set()
-    for name in (CORPORA if corpora is None else corpora):
+    for name in CORPORA if corpora is None else corpora:
         corpus = get_corpus(name)
         source = corpus.splits.get("test")
         if source is None or corpus.format != "pubtator" or source.path in files:
@@ -341,5 +384,5 @@ def rows_to_documents(rows: Iterable[dict], label_names: list[str]) -> Iterator[
             passages.append(Passage(row["offset"], row["text"], "sentence"))
             for span in spans_from_labels([label_names[i] for i in row["labels"]]):
                 a, b = row["token_spans"][span.start][0], row["token_spans"][span.end - 1][1]
-                mentions.append(Mention(a, b, row["text"][a - row["offset"]:b - row["offset"]], span.type))
+                mentions.append(Mention(a, b, row["text"][a - row["offset"] : b - row["offset"]], span.type))
         yield Document(doc_id, passages, mentions)

@@ -37,26 +37,27 @@ JSON's "\ud800" escapes can make). A document without an id is named by its posi
 XML caveat: XML 1.0 cannot hold most control characters (U+0000-U+001F except tab,
 LF, CR); writing such text raises CorpusFormatError. Use BioC JSON for such text.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import bioc
 from bioc import biocjson, biocxml
 from lxml import etree  # installed with bioc, which parses XML with it
 
-from .documents import (MAX_OFFSET, CorpusFormatError, Document, DocumentStream, Mention, Passage,
-                        mention_problem)
+from .documents import MAX_OFFSET, CorpusFormatError, Document, DocumentStream, Mention, Passage, mention_problem
 
 IDENTIFIER_KEYS = ("identifier", "concept_id", "MESH", "NCBI Gene")
 _EXTRA_KEY = "pubtator_extra"  # PubTator columns beyond the identifier, tab-joined
 
 
-def read_bioc(path, *, strict: bool = True,
-              on_problem: Callable[[CorpusFormatError], None] | None = None) -> DocumentStream:
+def read_bioc(
+    path, *, strict: bool = True, on_problem: Callable[[CorpusFormatError], None] | None = None
+) -> DocumentStream:
     """Documents of a BioC XML or BioC JSON file (the format is detected from the content).
 
     A file that does not parse (not XML, not JSON, not a collection) raises CorpusFormatError here;
@@ -65,8 +66,7 @@ def read_bioc(path, *, strict: bool = True,
     """
     source = str(path)
     items = _load(path, source)
-    return DocumentStream(lambda report: _documents(items, source, report),
-                          strict=strict, on_problem=on_problem)
+    return DocumentStream(lambda report: _documents(items, source, report), strict=strict, on_problem=on_problem)
 
 
 # What bioc's decoders raise on a missing key (JSON) or element (XML) or a value of the wrong type.
@@ -84,15 +84,15 @@ def _load(path, source: str) -> list:
         if head in (b"{", b"["):
             return list(_json_documents(raw.decode("utf-8-sig"), source))
     except UnicodeDecodeError as err:
-        raise CorpusFormatError(f"not valid UTF-8 ({err.reason} at byte {err.start})",
-                                path=source) from None
+        raise CorpusFormatError(f"not valid UTF-8 ({err.reason} at byte {err.start})", path=source) from None
     except json.JSONDecodeError as err:
         raise CorpusFormatError(f"invalid BioC JSON: {err.msg}", path=source, line=err.lineno) from None
     except etree.XMLSyntaxError as err:
         raise CorpusFormatError(f"invalid BioC XML: {err.msg}", path=source, line=err.lineno) from None
     except _DECODE_ERRORS as err:
-        raise CorpusFormatError(f"not a valid BioC file: {type(err).__name__}: {err}", path=source,
-                                line=getattr(err, "lineno", None)) from None
+        raise CorpusFormatError(
+            f"not a valid BioC file: {type(err).__name__}: {err}", path=source, line=getattr(err, "lineno", None)
+        ) from None
     raise CorpusFormatError("neither BioC XML nor BioC JSON (expected '<' or '{' first)", path=source)
 
 
@@ -108,8 +108,13 @@ def _xml_documents(raw: bytes, source: str):
         try:
             yield biocxml.loads(one.decode("utf-8")).documents[0]
         except _DECODE_ERRORS as err:
-            yield CorpusFormatError(f"not a valid BioC document: {type(err).__name__}: {err}", path=source,
-                                    line=elem.sourceline, doc_id=elem.findtext("id") or f"#{n}", skipped=True)
+            yield CorpusFormatError(
+                f"not a valid BioC document: {type(err).__name__}: {err}",
+                path=source,
+                line=elem.sourceline,
+                doc_id=elem.findtext("id") or f"#{n}",
+                skipped=True,
+            )
 
 
 def _json_documents(text: str, source: str):
@@ -124,8 +129,9 @@ def _json_documents(text: str, source: str):
             yield parse_doc(d)
         except _DECODE_ERRORS as err:
             doc_id = d.get("id") if isinstance(d, dict) and isinstance(d.get("id"), str) else f"#{n}"
-            yield CorpusFormatError(f"not a valid BioC document: {type(err).__name__}: {err}", path=source,
-                                    doc_id=doc_id, skipped=True)
+            yield CorpusFormatError(
+                f"not a valid BioC document: {type(err).__name__}: {err}", path=source, doc_id=doc_id, skipped=True
+            )
 
 
 def _documents(items: list, source: str, report):
@@ -143,8 +149,7 @@ def _documents(items: list, source: str, report):
             error(problem, skipped=True)
             continue
         try:
-            passages = [Passage(p.offset, _passage_text(p), _infons(p.infons).get("type", ""))
-                        for p in bdoc.passages]
+            passages = [Passage(p.offset, _passage_text(p), _infons(p.infons).get("type", "")) for p in bdoc.passages]
             doc = Document(doc_id, passages, [], _document_infons(bdoc))
             text = doc.text
         except CorpusFormatError as err:
@@ -167,8 +172,10 @@ def _passage_text(p: bioc.BioCPassage) -> str:
     parts, pos = [], p.offset
     for s in sorted(p.sentences, key=lambda s: s.offset):
         if s.offset < pos:
-            raise CorpusFormatError(f"sentence at offset {s.offset} overlaps the text before it (which ends "
-                                    f"at {pos}) or starts before its passage")
+            raise CorpusFormatError(
+                f"sentence at offset {s.offset} overlaps the text before it (which ends "
+                f"at {pos}) or starts before its passage"
+            )
         parts += [" " * (s.offset - pos), s.text or ""]
         pos = s.offset + len(s.text or "")
     return "".join(parts)
@@ -178,16 +185,23 @@ def _structure_problem(bdoc: bioc.BioCDocument) -> str | None:
     """Why a parsed document cannot be read (values of the wrong type, invalid Unicode), or None."""
     if not (isinstance(bdoc.id, (str, int)) and not isinstance(bdoc.id, bool)):
         return f"document id {bdoc.id!r} is missing or not a string"
-    checks = [_text_problem(bdoc.id if isinstance(bdoc.id, str) else "", "document id"),
-              _infons_problem(bdoc.infons, "document")]
+    checks = [
+        _text_problem(bdoc.id if isinstance(bdoc.id, str) else "", "document id"),
+        _infons_problem(bdoc.infons, "document"),
+    ]
     annotations = list(bdoc.annotations)
     relations = list(bdoc.relations)
     for i, p in enumerate(bdoc.passages):
-        checks += [_offset_problem(p.offset, f"passage {i}"), _text_problem(p.text, f"passage {i}"),
-                   _infons_problem(p.infons, f"passage {i}")]
+        checks += [
+            _offset_problem(p.offset, f"passage {i}"),
+            _text_problem(p.text, f"passage {i}"),
+            _infons_problem(p.infons, f"passage {i}"),
+        ]
         for j, sent in enumerate(p.sentences):
-            checks += [_offset_problem(sent.offset, f"passage {i}, sentence {j}"),
-                       _text_problem(sent.text, f"passage {i}, sentence {j}")]
+            checks += [
+                _offset_problem(sent.offset, f"passage {i}, sentence {j}"),
+                _text_problem(sent.text, f"passage {i}, sentence {j}"),
+            ]
             annotations += sent.annotations
             relations += sent.relations
         annotations += p.annotations
@@ -196,8 +210,10 @@ def _structure_problem(bdoc: bioc.BioCDocument) -> str | None:
         where = f"annotation {ann.id}"
         checks += [_text_problem(ann.text, where), _infons_problem(ann.infons, where)]
         for loc in ann.locations:
-            checks += [_offset_problem(loc.offset, f"{where}: location offset"),
-                       _offset_problem(loc.length, f"{where}: location length")]
+            checks += [
+                _offset_problem(loc.offset, f"{where}: location offset"),
+                _offset_problem(loc.length, f"{where}: location length"),
+            ]
     checks += [_infons_problem(r.infons, f"relation {r.id}") for r in relations]
     return next((c for c in checks if c), None)
 
@@ -216,8 +232,9 @@ def _text_problem(value, where: str) -> str | None:
     try:
         value.encode("utf-8")  # fails exactly on lone surrogates
     except UnicodeEncodeError as err:
-        return (f"{where}: lone surrogate U+{ord(value[err.start]):04X} (an escape in the JSON?) is not valid "
-                "Unicode text")
+        return (
+            f"{where}: lone surrogate U+{ord(value[err.start]):04X} (an escape in the JSON?) is not valid Unicode text"
+        )
     return None
 
 
@@ -244,19 +261,21 @@ def _mention(ann: bioc.BioCAnnotation, passage: Passage | None, text: str, error
     start, end = locs[0]
     for s, e in locs[1:]:
         if s > end:
-            error(f"annotation {ann.id} is discontinuous ({', '.join(f'{a}-{b}' for a, b in locs)}); "
-                  "a mention must be one span")
+            error(
+                f"annotation {ann.id} is discontinuous ({', '.join(f'{a}-{b}' for a, b in locs)}); "
+                "a mention must be one span"
+            )
             return None
         end = max(end, e)
     if passage is not None and not passage.offset <= start < end <= passage.end:
-        error(f"annotation {ann.id} at {start}-{end} lies outside its passage "
-              f"({passage.offset}-{passage.end})")
+        error(f"annotation {ann.id} at {start}-{end} lies outside its passage ({passage.offset}-{passage.end})")
         return None
     infons = _infons(ann.infons)
     identifier = next((infons[k] for k in IDENTIFIER_KEYS if k in infons), None)
     extra = tuple(infons[_EXTRA_KEY].split("\t")) if _EXTRA_KEY in infons else ()
-    m = Mention(start, end, ann.text if ann.text is not None else text[start:end],
-                infons.get("type", ""), identifier, extra)
+    m = Mention(
+        start, end, ann.text if ann.text is not None else text[start:end], infons.get("type", ""), identifier, extra
+    )
     problem = mention_problem(text, m)
     if problem:
         error(f"annotation {ann.id}: {problem}")
@@ -301,8 +320,7 @@ def _to_bioc_document(doc: Document) -> bioc.BioCDocument:
     for i, m in enumerate(doc.mentions):
         owner = next((bp for p, bp in bpassages if p.offset <= m.start and m.end <= p.end), None)
         if owner is None:
-            raise CorpusFormatError(f"mention {m.start}-{m.end} ({m.text!r}) is not inside one passage",
-                                    doc_id=doc.id)
+            raise CorpusFormatError(f"mention {m.start}-{m.end} ({m.text!r}) is not inside one passage", doc_id=doc.id)
         ann = bioc.BioCAnnotation()
         ann.id, ann.text = f"T{i}", m.text
         ann.infons["type"] = m.type

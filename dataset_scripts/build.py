@@ -47,37 +47,60 @@ def dataset_card(configs: dict[str, DatasetDict], reports: list[SplitReport], se
         lines += [f"- config_name: {config}", "  data_files:"]
         for split in dd:
             lines += [f"  - split: {split}", f"    path: {config}/{split}-*.parquet"]
-    lines += ["task_categories:", "- token-classification", "language:", "- en", "tags:",
-              "- biomedical", "- named-entity-recognition", "- aioner", "---", "",
-              "# AIONER corpora as Hub-native datasets", "",
-              "Built by `python -m dataset_scripts.build` from the public corpora listed below. Each row is a",
-              "sentence: `tokens` with their character `token_spans` in the source document and AIO `labels`",
-              "(`B-Type`, `I-Type`, `O-Task`; see the AIONER paper). `task` is the AIO task tag the sentence",
-              "is wrapped in for training (`<ALL>` for BioRED, `<Gene>` for gene corpora, ...).", "",
-              f"Build time on the machine that built it: {seconds:.0f} s.", "",
-              "Counts per split: `mentions` are the gold mentions of the task after type mapping and fixes;",
-              "`representable` of them are whole words in the rows. A file's mention lines are `mentions` +",
-              "`ignored types` (raw types the task does not use) + `overlap dropped` (nested/overlapping:",
-              "the longest span is kept) + `duplicates merged` + `reader problems` (malformed lines left out;",
-              "listed in build_report.json). `test overlap removed`: documents left out because they are",
-              "in an evaluated test set. A document id a file repeats (NLM-Chem: one block per passage) is",
-              "`PMID#k` in `document_id`.", "",
-              "| corpus | split | documents | sentences | mentions | representable | ignored types | "
-              "overlap dropped | duplicates merged | reader problems | test overlap removed |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "task_categories:",
+        "- token-classification",
+        "language:",
+        "- en",
+        "tags:",
+        "- biomedical",
+        "- named-entity-recognition",
+        "- aioner",
+        "---",
+        "",
+        "# AIONER corpora as Hub-native datasets",
+        "",
+        "Built by `python -m dataset_scripts.build` from the public corpora listed below. Each row is a",
+        "sentence: `tokens` with their character `token_spans` in the source document and AIO `labels`",
+        "(`B-Type`, `I-Type`, `O-Task`; see the AIONER paper). `task` is the AIO task tag the sentence",
+        "is wrapped in for training (`<ALL>` for BioRED, `<Gene>` for gene corpora, ...).",
+        "",
+        f"Build time on the machine that built it: {seconds:.0f} s.",
+        "",
+        "Counts per split: `mentions` are the gold mentions of the task after type mapping and fixes;",
+        "`representable` of them are whole words in the rows. A file's mention lines are `mentions` +",
+        "`ignored types` (raw types the task does not use) + `overlap dropped` (nested/overlapping:",
+        "the longest span is kept) + `duplicates merged` + `reader problems` (malformed lines left out;",
+        "listed in build_report.json). `test overlap removed`: documents left out because they are",
+        "in an evaluated test set. A document id a file repeats (NLM-Chem: one block per passage) is",
+        "`PMID#k` in `document_id`.",
+        "",
+        "| corpus | split | documents | sentences | mentions | representable | ignored types | "
+        "overlap dropped | duplicates merged | reader problems | test overlap removed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in reports:
-        lines.append(f"| {r.corpus} | {r.split} | {r.documents} | {r.sentences} | {r.mentions} | "
-                     f"{r.representable} | {sum(r.ignored_types.values())} | {r.overlap_dropped} | "
-                     f"{r.duplicates_merged} | {len(r.reader_problems)} | {r.test_overlap_removed} |")
-    lines += ["", "## Sources and licences", "", "| config | task | labels | source | licence | notes |",
-              "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r.corpus} | {r.split} | {r.documents} | {r.sentences} | {r.mentions} | "
+            f"{r.representable} | {sum(r.ignored_types.values())} | {r.overlap_dropped} | "
+            f"{r.duplicates_merged} | {len(r.reader_problems)} | {r.test_overlap_removed} |"
+        )
+    lines += [
+        "",
+        "## Sources and licences",
+        "",
+        "| config | task | labels | source | licence | notes |",
+        "|---|---|---|---|---|---|",
+    ]
     for config in configs:
         if config == MERGED:
-            lines.append(f"| {MERGED} | all | 19 AIO labels | the AIONER corpora above | each corpus' own | "
-                         "training documents found in any merged corpus' test set removed |")
+            lines.append(
+                f"| {MERGED} | all | 19 AIO labels | the AIONER corpora above | each corpus' own | "
+                "training documents found in any merged corpus' test set removed |"
+            )
             continue
         c = get_corpus(config)
-        urls = ", ".join(sorted({s.url.rsplit('/', 2)[0] for s in c.splits.values() if s.url})) or "not public"
+        urls = ", ".join(sorted({s.url.rsplit("/", 2)[0] for s in c.splits.values() if s.url})) or "not public"
         lines.append(f"| {config} | {c.task} | {', '.join(c.entity_types)} | {urls} | {c.license} | {c.notes} |")
     return "\n".join(lines) + "\n"
 
@@ -107,8 +130,9 @@ def build(out: Path, configs=None, seed: int = 0) -> tuple[dict[str, DatasetDict
             reports.extend(reps)
     seconds = time.time() - start
     (out / "README.md").write_text(dataset_card(built, reports, seconds), encoding="utf-8")
-    (out / "build_report.json").write_text(json.dumps(
-        {"seconds": round(seconds, 1), "rows": [r.row() for r in reports]}, indent=1), encoding="utf-8")
+    (out / "build_report.json").write_text(
+        json.dumps({"seconds": round(seconds, 1), "rows": [r.row() for r in reports]}, indent=1), encoding="utf-8"
+    )
     return built, reports
 
 
@@ -128,22 +152,31 @@ def main(argv=None) -> int:
     built, reports = build(args.out, args.configs, args.seed)
     seconds = time.time() - t
     for r in reports:
-        print(f"{r.corpus:24s} {r.split:6s} docs {r.documents:6d} sents {r.sentences:6d} mentions {r.mentions:6d} "
-              f"representable {r.representable:6d} overlap_dropped {r.overlap_dropped:4d} "
-              f"test_overlap_removed {r.test_overlap_removed:3d}")
+        print(
+            f"{r.corpus:24s} {r.split:6s} docs {r.documents:6d} sents {r.sentences:6d} mentions {r.mentions:6d} "
+            f"representable {r.representable:6d} overlap_dropped {r.overlap_dropped:4d} "
+            f"test_overlap_removed {r.test_overlap_removed:3d}"
+        )
     print(f"built {len(built)} configs in {seconds:.0f} s into {args.out}")
     if args.results:
         import platform
         from datetime import datetime, timezone
 
         args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps({
-            "command": "python -m dataset_scripts.build " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "machine": f"{platform.machine()} {platform.processor() or ''} {__import__('os').cpu_count()} cores".strip(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "seconds": round(seconds, 1),
-            "rows": [r.row() for r in reports],
-        }, indent=1), encoding="utf-8")
+        args.results.write_text(
+            json.dumps(
+                {
+                    "command": "python -m dataset_scripts.build "
+                    + " ".join(argv if argv is not None else sys.argv[1:]),
+                    "machine": f"{platform.machine()} {platform.processor() or ''} {__import__('os').cpu_count()} cores".strip(),
+                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "seconds": round(seconds, 1),
+                    "rows": [r.row() for r in reports],
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
     if args.push_to_hub:
         from huggingface_hub import HfApi
 

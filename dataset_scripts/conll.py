@@ -14,16 +14,16 @@ AIONER input convention; they are not words of the text, so they are stripped
 Tags are O, B-type or I-type; IOB1 and IOB2 are both accepted because an I-X that
 does not continue an X entity starts one.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from aioner_scheme import spans_from_labels
 
-from .documents import (CorpusFormatError, Document, Mention, Passage, iter_lines,
-                        open_for_writing, source_name)
+from .documents import CorpusFormatError, Document, Mention, Passage, iter_lines, open_for_writing, source_name
 
 WRAPPER_TOKENS = ("<ALL>", "</ALL>")
 DOCSTART = "-DOCSTART-"
@@ -38,8 +38,9 @@ class ConllSentence:
     doc_start: bool = False  # the first sentence after a -DOCSTART- line
 
 
-def read_conll(path_or_file, *, tag_column: int = -1, word_column: int = 0,
-               strip_wrappers: bool = True) -> Iterator[ConllSentence]:
+def read_conll(
+    path_or_file, *, tag_column: int = -1, word_column: int = 0, strip_wrappers: bool = True
+) -> Iterator[ConllSentence]:
     """Stream the sentences of an IOB file; CorpusFormatError names file and line."""
     source = source_name(path_or_file)
     words, tags, first, doc_start = [], [], 0, False
@@ -70,16 +71,19 @@ def read_conll(path_or_file, *, tag_column: int = -1, word_column: int = 0,
             ncols = len(line.rstrip().split(sep))
         cols = line.rstrip().split(sep)  # a trailing space would otherwise end up in the tag
         if len(cols) != ncols:
-            raise CorpusFormatError(f"{len(cols)} columns where the file's first token line has {ncols}",
-                                    path=source, line=lineno)
+            raise CorpusFormatError(
+                f"{len(cols)} columns where the file's first token line has {ncols}", path=source, line=lineno
+            )
         try:
             word, tag = cols[word_column], cols[tag_column]
         except IndexError:
-            raise CorpusFormatError(f"no column {word_column} or {tag_column} in a line of {ncols}",
-                                    path=source, line=lineno) from None
+            raise CorpusFormatError(
+                f"no column {word_column} or {tag_column} in a line of {ncols}", path=source, line=lineno
+            ) from None
         if not _TAG.fullmatch(tag):
-            raise CorpusFormatError(f"invalid tag {tag[:40]!r} (expected O, B-type or I-type)",
-                                    path=source, line=lineno)
+            raise CorpusFormatError(
+                f"invalid tag {tag[:40]!r} (expected O, B-type or I-type)", path=source, line=lineno
+            )
         if not word.strip():  # e.g. "<TAB>B-Gene": an entity of no characters
             raise CorpusFormatError(f"empty word {word!r} (tag {tag[:40]!r})", path=source, line=lineno)
         if not words:
@@ -99,8 +103,9 @@ def iob_spans(tags: list[str]) -> list[tuple[int, int, str]]:
     return [(s.start, s.end, s.type) for s in spans_from_labels(tags)]
 
 
-def conll_to_documents(sentences: Iterable[ConllSentence], doc_prefix: str, *,
-                       sentences_per_doc: int | None = 1) -> Iterator[Document]:
+def conll_to_documents(
+    sentences: Iterable[ConllSentence], doc_prefix: str, *, sentences_per_doc: int | None = 1
+) -> Iterator[Document]:
     """Documents of sentences joined by single spaces (one Passage, kind "sentence", each).
 
     Words are joined with single spaces too, so offsets are exact for the joined text.
@@ -126,7 +131,7 @@ def conll_to_documents(sentences: Iterable[ConllSentence], doc_prefix: str, *,
         doc.passages.append(Passage(offset, text, "sentence"))
         for a, b, kind in iob_spans(sent.tags):
             start, end = starts[a], starts[b - 1] + len(sent.words[b - 1])
-            doc.mentions.append(Mention(start, end, text[start - offset:end - offset], kind))
+            doc.mentions.append(Mention(start, end, text[start - offset : end - offset], kind))
     if doc is not None:
         yield doc
 

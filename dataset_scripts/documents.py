@@ -5,13 +5,12 @@ exclusive. A document's text is its passages placed at their offsets with the
 gaps filled by spaces, which is exactly the PubTator convention (title, one
 space, abstract) and the BioC one (passage offsets are document offsets).
 """
+
 from __future__ import annotations
 
-import io
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
-
 
 # Offsets beyond this are refused: a passage placed there would make a text of that many spaces
 # (BioC offsets are read as given; real documents, full texts included, are a few million at most).
@@ -26,8 +25,15 @@ class CorpusFormatError(ValueError):
     the offending part (an annotation, an extra line) or filled it in (an empty abstract).
     """
 
-    def __init__(self, message: str, *, path: str | os.PathLike | None = None,
-                 line: int | None = None, doc_id: str | None = None, skipped: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike | None = None,
+        line: int | None = None,
+        doc_id: str | None = None,
+        skipped: bool = False,
+    ):
         self.message = message
         self.path = None if path is None else str(path)
         self.line = line
@@ -87,11 +93,13 @@ class Document:
             if p.offset < 0:
                 raise CorpusFormatError(f"passage at negative offset {p.offset}", doc_id=self.id)
             if p.offset > MAX_OFFSET:
-                raise CorpusFormatError(f"passage at offset {p.offset}, beyond the largest supported "
-                                        f"({MAX_OFFSET})", doc_id=self.id)
+                raise CorpusFormatError(
+                    f"passage at offset {p.offset}, beyond the largest supported ({MAX_OFFSET})", doc_id=self.id
+                )
             if p.offset < pos:
-                raise CorpusFormatError(f"passage at offset {p.offset} overlaps the text before it "
-                                        f"(which ends at {pos})", doc_id=self.id)
+                raise CorpusFormatError(
+                    f"passage at offset {p.offset} overlaps the text before it (which ends at {pos})", doc_id=self.id
+                )
             parts += [" " * (p.offset - pos), p.text]
             pos = p.end
         return "".join(parts)
@@ -111,11 +119,15 @@ class Document:
 def mention_problem(text: str, m: Mention) -> str | None:
     """Why ``m`` does not fit ``text``, or None when it does."""
     if not 0 <= m.start < m.end <= len(text):
-        return (f"mention offsets {m.start}-{m.end} ({_clip(m.text)!r}) lie outside the document text "
-                f"(length {len(text)}) or are empty")
-    if text[m.start:m.end] != m.text:
-        return (f"mention text {_clip(m.text)!r} does not match the document text "
-                f"{_clip(text[m.start:m.end])!r} at {m.start}-{m.end}")
+        return (
+            f"mention offsets {m.start}-{m.end} ({_clip(m.text)!r}) lie outside the document text "
+            f"(length {len(text)}) or are empty"
+        )
+    if text[m.start : m.end] != m.text:
+        return (
+            f"mention text {_clip(m.text)!r} does not match the document text "
+            f"{_clip(text[m.start : m.end])!r} at {m.start}-{m.end}"
+        )
     return None
 
 
@@ -132,9 +144,13 @@ class DocumentStream(Iterator[Document]):
     offending mention or line is left out, so counts stay explainable.
     """
 
-    def __init__(self, make: Callable[[Callable[[CorpusFormatError], None]], Iterable],
-                 *, strict: bool = True,
-                 on_problem: Callable[[CorpusFormatError], None] | None = None):
+    def __init__(
+        self,
+        make: Callable[[Callable[[CorpusFormatError], None]], Iterable],
+        *,
+        strict: bool = True,
+        on_problem: Callable[[CorpusFormatError], None] | None = None,
+    ):
         self.strict, self.on_problem = strict, on_problem
         self.problems: list[CorpusFormatError] = []
         self._it = iter(make(self.report))
@@ -156,9 +172,12 @@ def source_name(path_or_file) -> str:
     return str(getattr(path_or_file, "name", "<stream>"))
 
 
-def iter_lines(path_or_file, source: str,
-               doc_id_of: Callable[[str], str | None] = lambda line: None,
-               on_bad_line: Callable[[CorpusFormatError], None] | None = None) -> Iterator[tuple[int, str]]:
+def iter_lines(
+    path_or_file,
+    source: str,
+    doc_id_of: Callable[[str], str | None] = lambda line: None,
+    on_bad_line: Callable[[CorpusFormatError], None] | None = None,
+) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line without its line ending) from a path or file object.
 
     Decodes UTF-8 line by line so a bad byte is reported with its line number (and the
@@ -183,8 +202,12 @@ def iter_lines(path_or_file, source: str,
                     shown = raw.decode("utf-8", "replace")
                     bad = CorpusFormatError(
                         f"not valid UTF-8 ({err.reason} at byte {err.start} of the line "
-                        f"{shown[:60]!r}); wrong encoding?", path=source, line=lineno,
-                        doc_id=doc_id_of(shown), skipped=on_bad_line is not None)
+                        f"{shown[:60]!r}); wrong encoding?",
+                        path=source,
+                        line=lineno,
+                        doc_id=doc_id_of(shown),
+                        skipped=on_bad_line is not None,
+                    )
                     if on_bad_line is None:
                         raise bad from None
                     on_bad_line(bad)
@@ -200,4 +223,4 @@ def open_for_writing(path_or_file):
     """(file, should_close) for a path or an already open text file."""
     if hasattr(path_or_file, "write"):
         return path_or_file, False
-    return io.open(path_or_file, "w", encoding="utf-8", newline="\n"), True
+    return open(path_or_file, "w", encoding="utf-8", newline="\n"), True

@@ -23,12 +23,19 @@ SPLIT_NAMES = {"train": "train", "dev": "validation", "devel": "validation", "te
 
 
 def features(scheme: AIOScheme) -> Features:
-    return Features({
-        "id": Value("string"), "document_id": Value("string"), "corpus": Value("string"),
-        "task": Value("string"), "text": Value("string"), "offset": Value("int32"),
-        "tokens": List(Value("string")), "token_spans": List(List(Value("int32"), length=2)),
-        "labels": List(ClassLabel(names=scheme.labels)),
-    })
+    return Features(
+        {
+            "id": Value("string"),
+            "document_id": Value("string"),
+            "corpus": Value("string"),
+            "task": Value("string"),
+            "text": Value("string"),
+            "offset": Value("int32"),
+            "tokens": List(Value("string")),
+            "token_spans": List(List(Value("int32"), length=2)),
+            "labels": List(ClassLabel(names=scheme.labels)),
+        }
+    )
 
 
 def corpus_splits(name: str) -> list[str]:
@@ -39,8 +46,9 @@ def corpus_splits(name: str) -> list[str]:
     return splits
 
 
-def corpus_dataset(name: str, exclude_ids: set[str] = frozenset(), splits=None,
-                   sample=None, seed: int = 0) -> tuple[DatasetDict, list[SplitReport]]:
+def corpus_dataset(
+    name: str, exclude_ids: set[str] = frozenset(), splits=None, sample=None, seed: int = 0
+) -> tuple[DatasetDict, list[SplitReport]]:
     """A corpus as a DatasetDict (train/validation/test as available) and the split reports.
 
     Splits whose files cannot be had (not local, not downloadable) are skipped with a
@@ -51,9 +59,14 @@ def corpus_dataset(name: str, exclude_ids: set[str] = frozenset(), splits=None,
     out, reports = {}, []
     for split in splits or corpus_splits(name):
         try:
-            rows, report = convert_split(corpus, split, scheme=scheme,
-                                         exclude_ids=exclude_ids if split != "test" else frozenset(),
-                                         sample=sample if split == "train" else None, seed=seed)
+            rows, report = convert_split(
+                corpus,
+                split,
+                scheme=scheme,
+                exclude_ids=exclude_ids if split != "test" else frozenset(),
+                sample=sample if split == "train" else None,
+                seed=seed,
+            )
         except CorpusUnavailableError as err:
             if splits:
                 raise
@@ -64,8 +77,9 @@ def corpus_dataset(name: str, exclude_ids: set[str] = frozenset(), splits=None,
     return DatasetDict(out), reports
 
 
-def merged_dataset(corpora=None, *, sample=None, seed: int = 0,
-                   exclude_tests_of=None) -> tuple[DatasetDict, list[SplitReport]]:
+def merged_dataset(
+    corpora=None, *, sample=None, seed: int = 0, exclude_tests_of=None
+) -> tuple[DatasetDict, list[SplitReport]]:
     """The merged AIO training set: every corpus' train (and dev) split under the AIO scheme.
 
     ``sample``: one fraction/count for every corpus, or a dict corpus -> fraction/count.
@@ -85,8 +99,14 @@ def merged_dataset(corpora=None, *, sample=None, seed: int = 0,
         share = sample.get(name) if isinstance(sample, dict) else sample
         for split in ("train", "dev"):
             try:
-                rows, report = convert_split(name, split, scheme=scheme, exclude_ids=exclude,
-                                             sample=share if split == "train" else None, seed=seed)
+                rows, report = convert_split(
+                    name,
+                    split,
+                    scheme=scheme,
+                    exclude_ids=exclude,
+                    sample=share if split == "train" else None,
+                    seed=seed,
+                )
             except CorpusUnavailableError as err:
                 print(f"[build] {name}/{split} not merged: {err}", file=sys.stderr)
                 continue

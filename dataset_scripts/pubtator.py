@@ -37,14 +37,24 @@ shared/corpora byte for byte except for lines left out as problems, Linnaeus_Tes
 extra blank line at the end and that one trailing space; reading the output again
 gives identical Documents for every file.
 """
+
 from __future__ import annotations
 
 import io
 import re
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
-from .documents import (CorpusFormatError, Document, DocumentStream, Mention, Passage,
-                        iter_lines, mention_problem, open_for_writing, source_name)
+from .documents import (
+    CorpusFormatError,
+    Document,
+    DocumentStream,
+    Mention,
+    Passage,
+    iter_lines,
+    mention_problem,
+    open_for_writing,
+    source_name,
+)
 
 _TEXT_LINE = re.compile(r"([^\t|\r]*)\|([ta])\|(.*)", re.DOTALL)
 _CR_LINES = re.compile(r"\r[^\t|\r]*\|[ta]\|")  # a title/abstract line after a lone CR
@@ -60,21 +70,25 @@ def _doc_id_of(line: str) -> str | None:
     return m.group() if m else None
 
 
-def read_pubtator(path_or_file, *, strict: bool = True,
-                  on_problem: Callable[[CorpusFormatError], None] | None = None) -> DocumentStream:
+def read_pubtator(
+    path_or_file, *, strict: bool = True, on_problem: Callable[[CorpusFormatError], None] | None = None
+) -> DocumentStream:
     """Stream Documents from a PubTator file (a path or a binary/text file object)."""
     source = source_name(path_or_file)
     return DocumentStream(
         lambda report: _parse(iter_lines(path_or_file, source, _doc_id_of), source, report),
-        strict=strict, on_problem=on_problem)
+        strict=strict,
+        on_problem=on_problem,
+    )
 
 
-def parse_pubtator_string(s: str, source: str = "<string>", *, strict: bool = True,
-                          on_problem=None) -> list[Document]:
+def parse_pubtator_string(s: str, source: str = "<string>", *, strict: bool = True, on_problem=None) -> list[Document]:
     # StringIO splits on "\n" only, so a stray "\r" or U+2028 inside a title stays text.
-    stream = DocumentStream(lambda report: _parse(iter_lines(io.StringIO(s), source, _doc_id_of),
-                                                  source, report),
-                            strict=strict, on_problem=on_problem)
+    stream = DocumentStream(
+        lambda report: _parse(iter_lines(io.StringIO(s), source, _doc_id_of), source, report),
+        strict=strict,
+        on_problem=on_problem,
+    )
     return list(stream)
 
 
@@ -98,16 +112,22 @@ def _parse(lines, source: str, report):
     doc: _Pending | None = None
 
     def error(message, line, doc_id=None, skipped=False):
-        report(CorpusFormatError(message, path=source, line=line,
-                                 doc_id=doc_id if doc_id is not None else doc and doc.id, skipped=skipped))
+        report(
+            CorpusFormatError(
+                message,
+                path=source,
+                line=line,
+                doc_id=doc_id if doc_id is not None else doc and doc.id,
+                skipped=skipped,
+            )
+        )
 
     def finish(d: _Pending) -> Document:
         if d.abstract is None:
             _missing_abstract(d, error)
         title = Passage(0, d.title, "title")
         abstract = Passage(len(d.title) + 1, d.abstract, "abstract")
-        return Document(d.id, [title, abstract], d.mentions,
-                        {"relations": d.relations} if d.relations else {})
+        return Document(d.id, [title, abstract], d.mentions, {"relations": d.relations} if d.relations else {})
 
     for lineno, line in lines:
         if not line.strip():
@@ -117,8 +137,12 @@ def _parse(lines, source: str, report):
             continue
         if _CR_LINES.search(line):
             head = _TEXT_LINE.match(line)  # the id of the title line the CRs glued the rest to ("" is one)
-            error("lines end in a lone carriage return (CR): convert the file to LF or CRLF line endings",
-                  lineno, (head.group(1) if head else _doc_id_of(line)) if doc is None else None, skipped=True)
+            error(
+                "lines end in a lone carriage return (CR): convert the file to LF or CRLF line endings",
+                lineno,
+                (head.group(1) if head else _doc_id_of(line)) if doc is None else None,
+                skipped=True,
+            )
             continue
         text_line = _TEXT_LINE.fullmatch(line)
         if text_line:
@@ -130,8 +154,12 @@ def _parse(lines, source: str, report):
             elif doc is None:
                 error("abstract line without a title line ('|t|') before it", lineno, doc_id, skipped=True)
             elif doc_id != doc.id:
-                error(f"abstract line of document {doc_id} follows the title of document {doc.id}",
-                      lineno, doc_id, skipped=True)
+                error(
+                    f"abstract line of document {doc_id} follows the title of document {doc.id}",
+                    lineno,
+                    doc_id,
+                    skipped=True,
+                )
             elif doc.abstract is not None:
                 error("second abstract line", lineno)
             else:
@@ -139,8 +167,12 @@ def _parse(lines, source: str, report):
             continue
         cols = line.rstrip(" ").split("\t")
         if len(cols) == 1:
-            error(f"unrecognised line {line[:60]!r} (neither '|t|', '|a|' nor tab-separated)", lineno,
-                  doc_id=doc.id if doc else None, skipped=doc is None)
+            error(
+                f"unrecognised line {line[:60]!r} (neither '|t|', '|a|' nor tab-separated)",
+                lineno,
+                doc_id=doc.id if doc else None,
+                skipped=doc is None,
+            )
         elif doc is None:
             error("annotation line without a title line ('|t|') before it", lineno, cols[0], skipped=True)
         elif cols[0] != doc.id:
@@ -155,22 +187,25 @@ def _parse(lines, source: str, report):
 
 def _missing_abstract(doc: _Pending, error) -> None:
     doc.abstract = ""  # read on with an empty abstract when not strict
-    error("title line is not followed by an abstract line (write 'PMID|a|' for an empty abstract)",
-          doc.line, doc.id)
+    error("title line is not followed by an abstract line (write 'PMID|a|' for an empty abstract)", doc.line, doc.id)
 
 
 def _annotation(doc: _Pending, cols: list[str], lineno: int, error) -> None:
     # Offsets are numbers; a word in the second column is a relation type (CID, Association...).
     if _RELATION_TYPE.fullmatch(cols[1]):
         if len(cols) < 4:
-            error(f"relation line has {len(cols)} columns, expected at least 4 "
-                  "(PMID, type, id1, id2): truncated?", lineno)
+            error(
+                f"relation line has {len(cols)} columns, expected at least 4 (PMID, type, id1, id2): truncated?", lineno
+            )
         else:
             doc.relations.append(cols[1:])
         return
     if len(cols) < 5:
-        error(f"annotation line has {len(cols)} tab-separated columns, expected at least 5 "
-              "(PMID, start, end, text, type): truncated?", lineno)
+        error(
+            f"annotation line has {len(cols)} tab-separated columns, expected at least 5 "
+            "(PMID, start, end, text, type): truncated?",
+            lineno,
+        )
         return
     if not (_INT.fullmatch(cols[1]) and _INT.fullmatch(cols[2])):
         error(f"non-numeric offset in {cols[1][:30]!r}-{cols[2][:30]!r}", lineno)
@@ -178,8 +213,9 @@ def _annotation(doc: _Pending, cols: list[str], lineno: int, error) -> None:
     if max(len(cols[1]), len(cols[2])) > _MAX_DIGITS:
         error(f"offset in {cols[1][:30]!r}-{cols[2][:30]!r} has more than {_MAX_DIGITS} digits", lineno)
         return
-    m = Mention(int(cols[1]), int(cols[2]), cols[3], cols[4],
-                cols[5] if len(cols) > 5 else None, tuple(cols[6:]), line=lineno)
+    m = Mention(
+        int(cols[1]), int(cols[2]), cols[3], cols[4], cols[5] if len(cols) > 5 else None, tuple(cols[6:]), line=lineno
+    )
     problem = mention_problem(doc.text(), m)
     if problem:
         error(problem, lineno)
@@ -194,9 +230,8 @@ def _title_and_abstract(doc: Document) -> tuple[str, str]:
         return "", ""
     first = min(doc.passages, key=lambda p: p.offset)
     if first.offset != 0:
-        raise CorpusFormatError("PubTator needs the first passage at offset 0, "
-                                f"found {first.offset}", doc_id=doc.id)
-    title, rest = first.text, text[len(first.text):]
+        raise CorpusFormatError(f"PubTator needs the first passage at offset 0, found {first.offset}", doc_id=doc.id)
+    title, rest = first.text, text[len(first.text) :]
     if rest and not rest.startswith(" "):
         raise CorpusFormatError("PubTator needs one space between title and abstract", doc_id=doc.id)
     if "\n" in text:
@@ -204,11 +239,15 @@ def _title_and_abstract(doc: Document) -> tuple[str, str]:
     # A "\r" inside a line reads back as text; at the end of the title or abstract it would be
     # taken for part of a CRLF line ending.
     if title.endswith("\r") or rest.endswith("\r"):
-        raise CorpusFormatError("PubTator cannot hold a carriage return at the end of the title or "
-                                "abstract", doc_id=doc.id)
+        raise CorpusFormatError(
+            "PubTator cannot hold a carriage return at the end of the title or abstract", doc_id=doc.id
+        )
     if not _ID.fullmatch(doc.id):
-        raise CorpusFormatError(f"document id {doc.id!r} cannot be written in PubTator (it holds '|', "
-                                "a tab or a line break, or starts with a byte order mark)", doc_id=doc.id)
+        raise CorpusFormatError(
+            f"document id {doc.id!r} cannot be written in PubTator (it holds '|', "
+            "a tab or a line break, or starts with a byte order mark)",
+            doc_id=doc.id,
+        )
     return title, rest[1:]
 
 

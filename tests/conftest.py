@@ -75,8 +75,14 @@ def run_python(code: str, cwd=None, timeout=600) -> str:
 
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    out = subprocess.run([sys.executable, "-c", code], cwd=cwd or tempfile.gettempdir(), env=env,
-                         capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd or tempfile.gettempdir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if out.returncode != 0:
         raise AssertionError(f"subprocess failed ({out.returncode}):\n{out.stderr[-4000:]}")
     return out.stdout

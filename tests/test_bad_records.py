@@ -3,13 +3,15 @@
 import json
 import subprocess
 
-from aioner.testing import ONE_THREAD_ENV, TAG, kill_and_resume
 from conftest import REPO, corpus_file
+
+from aioner.testing import ONE_THREAD_ENV, TAG, kill_and_resume
 
 
 def tag(*args):
-    return subprocess.run(TAG + [str(a) for a in args], cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env=ONE_THREAD_ENV)
+    return subprocess.run(
+        TAG + [str(a) for a in args], cwd=REPO, capture_output=True, text=True, timeout=600, env=ONE_THREAD_ENV
+    )
 
 
 def errors_of(path):
@@ -18,8 +20,10 @@ def errors_of(path):
 
 
 def jsonl_with_two_bad_records(path, n=1000):
-    lines = [json.dumps({"id": f"d{i}", "text": f"BRCA{i % 9} mutations cause breast cancer in patient {i}."})
-             for i in range(n)]
+    lines = [
+        json.dumps({"id": f"d{i}", "text": f"BRCA{i % 9} mutations cause breast cancer in patient {i}."})
+        for i in range(n)
+    ]
     lines[500] = lines[500][:25]  # line 501: truncated JSON
     lines[700] = json.dumps({"id": "d700", "body": "no text field"})  # line 701
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -33,7 +37,7 @@ def test_jsonl_bad_records_are_skipped_and_listed(gene_checkpoint, tmp_path):
     with open(tmp_path / "out" / "shard.jsonl", encoding="utf-8") as f:
         recs = [json.loads(line) for line in f]
     assert len(recs) == 998 and [r["id"] for r in recs] == [f"d{i}" for i in range(1000) if i not in (500, 700)]
-    assert all(r["text"][e["start"]:e["end"]] == e["text"] for r in recs for e in r["entities"])
+    assert all(r["text"][e["start"] : e["end"]] == e["text"] for r in recs for e in r["entities"])
     errors = errors_of(tmp_path / "out" / "shard.errors.jsonl")
     assert [(e["line"], e["id"], e["action"]) for e in errors] == [(501, None, "skipped"), (701, "d700", "skipped")]
     assert "JSONDecodeError" in errors[0]["reason"] and "'text'" in errors[1]["reason"]
@@ -45,8 +49,17 @@ def test_strict_fails_the_file_and_writes_nothing(gene_checkpoint, tmp_path):
     src = tmp_path / "shard.jsonl"
     jsonl_with_two_bad_records(src)
     (tmp_path / "good.txt").write_text("BRCA1 is a gene.")
-    res = tag(src, tmp_path / "good.txt", "--model", gene_checkpoint, "--output_dir", tmp_path / "out",
-              "--task", "Gene", "--strict")
+    res = tag(
+        src,
+        tmp_path / "good.txt",
+        "--model",
+        gene_checkpoint,
+        "--output_dir",
+        tmp_path / "out",
+        "--task",
+        "Gene",
+        "--strict",
+    )
     assert res.returncode == 1
     assert f"{src}, line 501" in res.stderr and "--strict" in res.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.jsonl"]  # nothing for the bad file
@@ -63,8 +76,11 @@ def test_a_clean_file_has_no_errors_file_and_exits_0(gene_checkpoint, tmp_path):
 def pubtator_with_broken_documents(src, n=30):
     """BC5CDR documents; the 11th loses its title line (an orphan abstract: skipped), the 21st its abstract
     line (tagged with an empty abstract: repaired). Returns the ids tagged and the ids of both."""
-    blocks = [b for b in corpus_file("pubtator", "BC5CDR_TrainDev.PubTator").read_text(encoding="utf-8")
-              .split("\n\n") if b.strip()][:n]
+    blocks = [
+        b
+        for b in corpus_file("pubtator", "BC5CDR_TrainDev.PubTator").read_text(encoding="utf-8").split("\n\n")
+        if b.strip()
+    ][:n]
     ids = [b.split("|", 1)[0] for b in blocks]
     blocks[10] = "\n".join(line for line in blocks[10].split("\n") if "|t|" not in line)
     blocks[20] = "\n".join(line for line in blocks[20].split("\n") if "|a|" not in line)
@@ -126,8 +142,9 @@ def test_bioc_broken_document(gene_checkpoint, tmp_path):
 def test_kill_9_then_resume_gives_the_same_output_and_errors(gene_checkpoint, tmp_path):
     src = tmp_path / "in" / "docs.pubtator"
     kept, _, _ = pubtator_with_broken_documents(src, n=120)
-    whole = tag(src, "--model", gene_checkpoint, "--output_dir", tmp_path / "whole", "--task", "Gene",
-                "--chunk_docs", "10")
+    whole = tag(
+        src, "--model", gene_checkpoint, "--output_dir", tmp_path / "whole", "--task", "Gene", "--chunk_docs", "10"
+    )
     assert whole.returncode == 1
     result = kill_and_resume(src, gene_checkpoint, tmp_path / "resumed", chunk_docs=[10, 10], junk=False)
     assert result["kills"] == 1 and result["final_exit"] == 1 and result["leftover_files"] == [], result

@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 import torch
-
 from conftest import REPO, run_python, tiny_tagger
 
 
@@ -24,7 +23,7 @@ assert cfg.model_type == 'aioner' and cfg.num_labels == 19, cfg
 m = AutoModelForTokenClassification.from_pretrained({str(tiny_checkpoint)!r}, trust_remote_code=True).eval()
 assert type(m).__name__ == 'AIONERForTokenClassification'
 with torch.no_grad():
-    torch.save(m(input_ids=torch.load({str(tmp_path / 'ids.pt')!r})).logits, {str(tmp_path / 'out.pt')!r})
+    torch.save(m(input_ids=torch.load({str(tmp_path / "ids.pt")!r})).logits, {str(tmp_path / "out.pt")!r})
 """
     run_python(code)  # cwd is outside the repo: nothing of ours is importable there
     torch.testing.assert_close(torch.load(tmp_path / "out.pt"), expected, rtol=0, atol=0)
@@ -32,8 +31,15 @@ with torch.no_grad():
 
 def test_checkpoint_holds_safetensors_code_and_pipeline(tiny_checkpoint):
     files = {p.name for p in tiny_checkpoint.iterdir()}
-    assert {"model.safetensors", "config.json", "modeling_aioner.py", "pipeline_aioner.py",
-            "aioner_scheme.py", "aioner_text.py", "tokenizer.json"} <= files
+    assert {
+        "model.safetensors",
+        "config.json",
+        "modeling_aioner.py",
+        "pipeline_aioner.py",
+        "aioner_scheme.py",
+        "aioner_text.py",
+        "tokenizer.json",
+    } <= files
     assert not any(f.endswith((".bin", ".pt", ".pkl")) for f in files)
     config = json.loads((tiny_checkpoint / "config.json").read_text())
     assert config["auto_map"]["AutoModelForTokenClassification"] == "modeling_aioner.AIONERForTokenClassification"

@@ -4,6 +4,7 @@ Real files from shared/corpora (skipped when absent). Each PubTator corpus split
 converted once per session (``converted``) and shared by the round-trip, count and
 representability tests; the whole file takes about a minute and a half on 2 cores.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,10 +24,10 @@ import pytest
 import yaml
 
 from aioner_scheme import AIOScheme
-from dataset_scripts import build as build_mod, corpora, hf_datasets
+from dataset_scripts import build as build_mod
+from dataset_scripts import corpora, hf_datasets
 from dataset_scripts.aio import convert_split, rows_to_documents, scheme_for
-from dataset_scripts.corpora import (CORPORA, CorpusUnavailableError, SourceFile, fetch, get_corpus,
-                                     sha256_of)
+from dataset_scripts.corpora import CORPORA, CorpusUnavailableError, SourceFile, fetch, get_corpus, sha256_of
 from dataset_scripts.documents import CorpusFormatError
 from dataset_scripts.pubtator import read_pubtator
 
@@ -48,6 +49,7 @@ def private_cache(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------- helpers
 
+
 def source_of(corpus, split: str) -> str:
     """The file a split is read from: train and dev share the training file when there is no dev file."""
     return corpus.splits["train" if corpus.dev_from_train and split in ("train", "dev") else split].path
@@ -59,7 +61,7 @@ def local_splits(name: str) -> list[str]:
     return [s for s in hf_datasets.corpus_splits(name) if (SHARED / source_of(corpus, s)).is_file()]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def converted(name: str, split: str):
     return convert_split(name, split)
 
@@ -95,7 +97,7 @@ def expected_mentions(doc, corpus) -> list[tuple]:
         if "strip_cell_suffix" in corpus.fixes:
             cut = re.search(r"[\s-]+cells?$", text, re.IGNORECASE)
             if cut and cut.start() > 0:
-                end, text = start + cut.start(), text[:cut.start()]
+                end, text = start + cut.start(), text[: cut.start()]
         found.add((start, end, aio_type, text))
     kept = []
     for m in sorted(found, key=lambda m: (m[0] - m[1], m[0])):
@@ -105,11 +107,11 @@ def expected_mentions(doc, corpus) -> list[tuple]:
 
 
 def explained(report) -> int:
-    return (report.mentions + sum(report.ignored_types.values()) + report.overlap_dropped
-            + report.duplicates_merged)
+    return report.mentions + sum(report.ignored_types.values()) + report.overlap_dropped + report.duplicates_merged
 
 
 # ----------------------------------------------------------------- registry
+
 
 def test_registry_matches_aioner_list_and_vocab():
     listing = SHARED / "aioner_list_train.txt"
@@ -118,8 +120,11 @@ def test_registry_matches_aioner_list_and_vocab():
     checked = 0
     for line in listing.read_text().splitlines():
         file, task, *maps = line.split("\t")
-        matches = [c for c in CORPORA.values() if c.format == "pubtator" and c.task == task
-                   and c.splits["train"].path == f"pubtator/{file}"]
+        matches = [
+            c
+            for c in CORPORA.values()
+            if c.format == "pubtator" and c.task == task and c.splits["train"].path == f"pubtator/{file}"
+        ]
         assert len(matches) == 1, line
         corpus, used = matches[0], set()
         for m in maps:
@@ -137,6 +142,7 @@ def test_registry_matches_aioner_list_and_vocab():
 
 
 # ----------------------------------------------------------------- criteria 1, 3 and 6 on every corpus
+
 
 @needs_corpora
 @pytest.mark.parametrize("name", PUBTATOR)
@@ -160,7 +166,7 @@ def test_round_trip_reproduces_gold_mentions(name):
             assert len(ids) == len(set(ids)), f"{name}/{split}: row ids repeat"
             for r in rows:
                 assert r["corpus"] == name and r["task"] == corpus.task
-                assert r["tokens"] == [r["text"][a - r["offset"]:b - r["offset"]] for a, b in r["token_spans"]]
+                assert r["tokens"] == [r["text"][a - r["offset"] : b - r["offset"]] for a, b in r["token_spans"]]
                 assert len(r["labels"]) == len(r["tokens"])
             docs = list(rows_to_documents(rows, labels))
             assert len({d.id for d in docs}) == len(docs)
@@ -177,8 +183,9 @@ def test_round_trip_reproduces_gold_mentions(name):
             assert got == expected[doc_id], f"{name} {doc_id} ({rows_in[doc_id]})"
             assert all(text[s:e] == t for s, e, _, t in got)
             total += len(got)
-        assert total == sum(converted(name, s)[1].mentions for s in file_splits) == \
-            sum(len(m) for m in expected.values())
+        assert (
+            total == sum(converted(name, s)[1].mentions for s in file_splits) == sum(len(m) for m in expected.values())
+        )
 
 
 @needs_corpora
@@ -210,8 +217,10 @@ def test_every_gold_mention_is_whole_words(name):
 
 # ----------------------------------------------------------------- criterion 3: crafted bad input
 
-GOOD = ("111|t|Breast cancer and HeLa cells.\n111|a|Ovarian cancer too.\n"
-        "111\t0\t13\tBreast cancer\tSpecificDisease\n111\t30\t44\tOvarian cancer\tSpecificDisease\n\n")
+GOOD = (
+    "111|t|Breast cancer and HeLa cells.\n111|a|Ovarian cancer too.\n"
+    "111\t0\t13\tBreast cancer\tSpecificDisease\n111\t30\t44\tOvarian cancer\tSpecificDisease\n\n"
+)
 
 
 def crafted_corpus(tmp_path, monkeypatch, content, base="NCBI-Disease", **changes):
@@ -246,8 +255,11 @@ def test_bad_mention_line_is_counted_or_raised(case, tmp_path, monkeypatch):
     problem = report.reader_problems[0]
     assert str(path) in problem and f"line {line}" in problem and "document 222" in problem and message in problem
     assert report.mentions == 3 and explained(report) + 1 == len(annotation_lines(path)) == 4
-    assert sorted(m.text for d in rows_to_documents(rows, scheme_for(corpus).labels) for m in d.mentions) == \
-        ["Breast cancer", "Leukemia", "Ovarian cancer"]
+    assert sorted(m.text for d in rows_to_documents(rows, scheme_for(corpus).labels) for m in d.mentions) == [
+        "Breast cancer",
+        "Leukemia",
+        "Ovarian cancer",
+    ]
     with pytest.raises(CorpusFormatError) as err:
         convert_split(corpus, "test", strict=True)
     assert (err.value.path, err.value.line, err.value.doc_id) == (str(path), line, "222")
@@ -297,27 +309,39 @@ def test_truncated_file_mid_title(tmp_path, monkeypatch):
 
 def test_fixes_overlaps_duplicates_and_ignored_types(tmp_path, monkeypatch):
     text = "HeLa cells and MCF-7 cells were used with TP53."
-    content = (f"9|t|{text}\n9|a|\n"
-               "9\t0\t10\tHeLa cells\tCellLine\n9\t0\t4\tHeLa\tCellLine\n"  # duplicate once 'cells' goes
-               "9\t15\t26\tMCF-7 cells\tCellLine\n9\t15\t18\tMCF\tCellLine\n"  # nested: the longer stays
-               "9\t42\t46\tTP53\tGene\n\n")  # a type the task does not use
-    corpus, path = crafted_corpus(tmp_path, monkeypatch, content, base="BioID",
-                                  types={"CellLine": "CellLine", "Gene": None})
+    content = (
+        f"9|t|{text}\n9|a|\n"
+        "9\t0\t10\tHeLa cells\tCellLine\n9\t0\t4\tHeLa\tCellLine\n"  # duplicate once 'cells' goes
+        "9\t15\t26\tMCF-7 cells\tCellLine\n9\t15\t18\tMCF\tCellLine\n"  # nested: the longer stays
+        "9\t42\t46\tTP53\tGene\n\n"
+    )  # a type the task does not use
+    corpus, path = crafted_corpus(
+        tmp_path, monkeypatch, content, base="BioID", types={"CellLine": "CellLine", "Gene": None}
+    )
     rows, report = convert_split(corpus, "test")
-    assert (report.mentions, report.suffix_fixed, report.duplicates_merged, report.overlap_dropped,
-            dict(report.ignored_types)) == (2, 2, 1, 1, {"Gene": 1})
+    assert (
+        report.mentions,
+        report.suffix_fixed,
+        report.duplicates_merged,
+        report.overlap_dropped,
+        dict(report.ignored_types),
+    ) == (2, 2, 1, 1, {"Gene": 1})
     assert explained(report) == len(annotation_lines(path)) == 5
     (doc,) = rows_to_documents(rows, scheme_for(corpus).labels)
-    assert [(m.start, m.end, m.type, m.text) for m in doc.mentions] == \
-        [(0, 4, "CellLine", "HeLa"), (15, 20, "CellLine", "MCF-7")]
+    assert [(m.start, m.end, m.type, m.text) for m in doc.mentions] == [
+        (0, 4, "CellLine", "HeLa"),
+        (15, 20, "CellLine", "MCF-7"),
+    ]
 
 
 def test_problems_follow_their_document_into_train_or_dev(tmp_path, monkeypatch):
     blocks = []
     for i in range(40):
-        blocks.append(f"{1000 + i}|t|Breast cancer.\n{1000 + i}|a|\n"
-                      f"{1000 + i}\t0\t13\tBreast cancer\tSpecificDisease\n"
-                      f"{1000 + i}\t0\t6\tBreath\tSpecificDisease\n")
+        blocks.append(
+            f"{1000 + i}|t|Breast cancer.\n{1000 + i}|a|\n"
+            f"{1000 + i}\t0\t13\tBreast cancer\tSpecificDisease\n"
+            f"{1000 + i}\t0\t6\tBreath\tSpecificDisease\n"
+        )
     corpus, path = crafted_corpus(tmp_path, monkeypatch, "\n".join(blocks), dev_from_train=True)
     reports = {s: convert_split(corpus, s) for s in ("train", "dev")}
     assert {s: r.documents for s, (_, r) in reports.items()}.keys() == {"train", "dev"}
@@ -336,8 +360,9 @@ def test_problems_follow_their_document_into_train_or_dev(tmp_path, monkeypatch)
 
 def test_bad_lines_are_counted_in_the_build_report(tmp_path, monkeypatch):
     second = "222|t|Leukemia in mice.\n222|a|\n222\t0\t8\tLeukemia\tSpecificDisease\n222\t0\t4\tLung\tSpecificDisease\n"
-    corpus, path = crafted_corpus(tmp_path, monkeypatch, GOOD + second,
-                                  splits={"test": SourceFile("pubtator/Crafted.PubTator", "", None)})
+    corpus, path = crafted_corpus(
+        tmp_path, monkeypatch, GOOD + second, splits={"test": SourceFile("pubtator/Crafted.PubTator", "", None)}
+    )
     monkeypatch.setitem(CORPORA, "Crafted", corpus)
     out = tmp_path / "built"
     out.mkdir()
@@ -349,6 +374,7 @@ def test_bad_lines_are_counted_in_the_build_report(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------- criteria 2 and 7: Parquet configs
+
 
 @needs_corpora
 def test_built_configs_load_offline_with_no_remote_code(tmp_path, monkeypatch, capsys):
@@ -364,8 +390,10 @@ def test_built_configs_load_offline_with_no_remote_code(tmp_path, monkeypatch, c
     assert "JNLPBA/train skipped" in capsys.readouterr().err  # not local, no download offline
     assert not list(out.rglob("*.py"))
     by_split = {(r.corpus, hf_datasets.SPLIT_NAMES[r.split]): r for r in reports}
-    expected_features = {"BioRED": hf_datasets.features(AIOScheme()),
-                         "JNLPBA": hf_datasets.features(scheme_for(get_corpus("JNLPBA")))}
+    expected_features = {
+        "BioRED": hf_datasets.features(AIOScheme()),
+        "JNLPBA": hf_datasets.features(scheme_for(get_corpus("JNLPBA"))),
+    }
     for config, split_names in (("BioRED", ["train", "validation", "test"]), ("JNLPBA", ["validation", "test"])):
         ds = datasets.load_dataset(str(out), config, cache_dir=str(tmp_path / "hf-cache"))
         assert sorted(ds) == sorted(split_names)
@@ -373,17 +401,27 @@ def test_built_configs_load_offline_with_no_remote_code(tmp_path, monkeypatch, c
             assert ds[split].features == expected_features[config]
             assert ds[split].num_rows == by_split[(config, split)].sentences > 0
             assert len(set(ds[split]["document_id"])) == by_split[(config, split)].documents
-    labels = datasets.load_dataset(str(out), "BioRED", split="test",
-                                   cache_dir=str(tmp_path / "hf-cache")).features["labels"].feature
+    labels = (
+        datasets.load_dataset(str(out), "BioRED", split="test", cache_dir=str(tmp_path / "hf-cache"))
+        .features["labels"]
+        .feature
+    )
     assert labels.names == AIOScheme().labels and len(labels.names) == 19
     ner = datasets.load_dataset(str(out), "JNLPBA", split="test", cache_dir=str(tmp_path / "hf-cache"))
-    assert {n[2:] for n in ner.features["labels"].feature.names if n[:2] in ("B-", "I-")} == \
-        {"protein", "DNA", "RNA", "cell_line", "cell_type"}
+    assert {n[2:] for n in ner.features["labels"].feature.names if n[:2] in ("B-", "I-")} == {
+        "protein",
+        "DNA",
+        "RNA",
+        "cell_line",
+        "cell_type",
+    }
     # The dataset card: YAML configs for each built config, a table row per split.
     card = (out / "README.md").read_text()
     meta = yaml.safe_load(card.split("---")[1])
-    assert {c["config_name"]: sorted(f["split"] for f in c["data_files"]) for c in meta["configs"]} == \
-        {"BioRED": ["test", "train", "validation"], "JNLPBA": ["test", "validation"]}
+    assert {c["config_name"]: sorted(f["split"] for f in c["data_files"]) for c in meta["configs"]} == {
+        "BioRED": ["test", "train", "validation"],
+        "JNLPBA": ["test", "validation"],
+    }
     for c in meta["configs"]:
         for f in c["data_files"]:
             assert list(out.glob(f["path"])), f["path"]
@@ -397,8 +435,14 @@ def test_built_configs_load_offline_with_no_remote_code(tmp_path, monkeypatch, c
 # ----------------------------------------------------------------- criterion 5: test overlap and sampling
 
 # SOURCES.md: training documents whose PMID is in BioRED_Test (72 distinct documents).
-BIORED_TEST_OVERLAP = {"BC5CDR-Disease": 21, "BC5CDR-Chemical": 21, "NLM-Gene": 21, "tmVar3": 24,
-                       "GNormPlus": 5, "NCBI-Disease": 1}
+BIORED_TEST_OVERLAP = {
+    "BC5CDR-Disease": 21,
+    "BC5CDR-Chemical": 21,
+    "NLM-Gene": 21,
+    "tmVar3": 24,
+    "GNormPlus": 5,
+    "NCBI-Disease": 1,
+}
 
 
 @needs_corpora
@@ -417,8 +461,11 @@ def test_merged_training_set_leaves_out_biored_test_documents():
         removed[r.corpus] += r.test_overlap_removed
         if r.split == "train":
             assert r.documents == 2, r.corpus
-    expected = {name: BIORED_TEST_OVERLAP.get(name, 0) for name in corpora.AIO_TRAINING_CORPORA if local_splits(name)
-                and "train" in local_splits(name)}
+    expected = {
+        name: BIORED_TEST_OVERLAP.get(name, 0)
+        for name in corpora.AIO_TRAINING_CORPORA
+        if local_splits(name) and "train" in local_splits(name)
+    }
     assert dict(removed) == expected
     assert "NLM-Chem" not in removed  # its training file is not held locally: skipped offline
     for split in ("train", "validation"):
@@ -439,10 +486,13 @@ def test_sample_is_deterministic():
     assert a != docs(sample=25, seed=8)[0]
     full = converted("BioRED", "train")[1].documents  # shared with the round trip
     assert docs(sample=0.1, seed=7)[1].documents == round(full * 0.1)
-    assert convert_split("BioRED", "dev", sample=10 ** 6)[1].documents == converted("BioRED", "dev")[1].documents
+    assert convert_split("BioRED", "dev", sample=10**6)[1].documents == converted("BioRED", "dev")[1].documents
     dd, reps = hf_datasets.corpus_dataset("BioRED", sample=5, seed=1)
-    assert [(r.split, r.documents) for r in reps] == [("train", 5), ("dev", converted("BioRED", "dev")[1].documents),
-                                                      ("test", 100)]
+    assert [(r.split, r.documents) for r in reps] == [
+        ("train", 5),
+        ("dev", converted("BioRED", "dev")[1].documents),
+        ("test", 100),
+    ]
 
 
 def test_bc5cdr_tasks_hold_out_the_same_dev_documents():
@@ -459,6 +509,7 @@ def test_bc5cdr_tasks_hold_out_the_same_dev_documents():
 
 
 # ----------------------------------------------------------------- criterion 4: downloads
+
 
 class _Handler(SimpleHTTPRequestHandler):
     requests: list[str] = []
@@ -578,8 +629,11 @@ def test_offline_forbids_downloads(downloading, monkeypatch):
     source = get_corpus("BioRED").splits["test"]
     with serving(SHARED) as (url, requests):
         monkeypatch.setenv("AIONER_CORPORA_MIRROR", url)
-        for env in ({"AIONER_OFFLINE": "1"}, {"AIONER_OFFLINE": "", "HF_HUB_OFFLINE": "1"},
-                    {"AIONER_OFFLINE": "", "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "true"}):
+        for env in (
+            {"AIONER_OFFLINE": "1"},
+            {"AIONER_OFFLINE": "", "HF_HUB_OFFLINE": "1"},
+            {"AIONER_OFFLINE": "", "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "true"},
+        ):
             for k, v in env.items():
                 monkeypatch.setenv(k, v)
             with pytest.raises(CorpusUnavailableError, match="downloads are off"):

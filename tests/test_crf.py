@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 import torch
-
 from conftest import tiny_tagger
+
 from modeling_aioner import crf_marginals, pack, viterbi
 
 
@@ -56,10 +56,12 @@ def test_masked_crf_matches_brute_force(seed):
     expected, rows = 0.0, 0
     em, pmask = pack(logits, word_mask)
     tags, _ = pack(labels, word_mask)
-    best = viterbi(em[word_mask.any(1)], pmask[word_mask.any(1)], crf.start_transitions,
-                   crf.end_transitions, crf.transitions)
-    marg = crf_marginals(em[word_mask.any(1)], pmask[word_mask.any(1)], crf.start_transitions,
-                         crf.end_transitions, crf.transitions)
+    best = viterbi(
+        em[word_mask.any(1)], pmask[word_mask.any(1)], crf.start_transitions, crf.end_transitions, crf.transitions
+    )
+    marg = crf_marginals(
+        em[word_mask.any(1)], pmask[word_mask.any(1)], crf.start_transitions, crf.end_transitions, crf.transitions
+    )
     r = 0
     for b in range(logits.size(0)):
         sel = word_mask[b].nonzero().squeeze(1)

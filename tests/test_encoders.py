@@ -21,8 +21,9 @@ def split_archive(tmp_path):
 
     torch.manual_seed(0)
     model_dir = tmp_path / "model"
-    MPNetModel(MPNetConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=128)).save_pretrained(model_dir)
+    MPNetModel(
+        MPNetConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+    ).save_pretrained(model_dir)
     archive = tmp_path / "tiny.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
         for f in sorted(model_dir.iterdir()):
@@ -32,15 +33,27 @@ def split_archive(tmp_path):
     cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
     parts, paths = [], []
     for i in range(3):
-        piece = data[cut[i]:cut[i + 1]]
+        piece = data[cut[i] : cut[i + 1]]
         path = tmp_path / f"tiny.zip.00{i + 1}"
         path.write_bytes(piece)
         paths.append(path)
         parts.append(Part(f"tiny-mpnet-part-00{i + 1}-not-installed", f"x/tiny.zip.00{i + 1}", len(piece), _sha(piece)))
-    files = {name: (len((model_dir / name).read_bytes()), _sha((model_dir / name).read_bytes()))
-             for name in ("config.json", "model.safetensors")}
-    spec = SplitEncoder(name="tiny-mpnet", parts=tuple(parts), zip_size=len(data), zip_sha256=_sha(data),
-                        folder="tiny-mpnet", files=files, model_type="mpnet", layers=2, hidden=32, vocab_size=120)
+    files = {
+        name: (len((model_dir / name).read_bytes()), _sha((model_dir / name).read_bytes()))
+        for name in ("config.json", "model.safetensors")
+    }
+    spec = SplitEncoder(
+        name="tiny-mpnet",
+        parts=tuple(parts),
+        zip_size=len(data),
+        zip_sha256=_sha(data),
+        folder="tiny-mpnet",
+        files=files,
+        model_type="mpnet",
+        layers=2,
+        hidden=32,
+        vocab_size=120,
+    )
     return spec, paths
 
 

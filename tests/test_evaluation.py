@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aioner import evaluate_cli
-from aioner import evaluation, scoring, significance
+from aioner import evaluate_cli, evaluation, scoring, significance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,12 +20,14 @@ def approx(x):
 
 # ----- strict and relaxed entity matching -----
 GOLD = [("1", 0, 5, "Gene"), ("1", 10, 20, "Disease"), ("1", 30, 35, "Gene"), ("2", 0, 4, "Chemical")]
-PRED = [("1", 0, 5, "Gene"),       # exact
-        ("1", 12, 18, "Disease"),  # inside the gold disease: relaxed only
-        ("1", 30, 33, "Gene"),     # overlaps gold (30, 35) ...
-        ("1", 31, 35, "Gene"),     # ... and so does this one: only one of the two may count
-        ("2", 0, 4, "Disease"),    # right span, wrong type
-        ("1", 40, 45, "Gene")]     # nothing there
+PRED = [
+    ("1", 0, 5, "Gene"),  # exact
+    ("1", 12, 18, "Disease"),  # inside the gold disease: relaxed only
+    ("1", 30, 33, "Gene"),  # overlaps gold (30, 35) ...
+    ("1", 31, 35, "Gene"),  # ... and so does this one: only one of the two may count
+    ("2", 0, 4, "Disease"),  # right span, wrong type
+    ("1", 40, 45, "Gene"),
+]  # nothing there
 
 
 def test_strict_by_hand():
@@ -61,22 +62,39 @@ def test_type_map_ncbi_disease_and_ignored_types():
     from dataset_scripts.corpora import CORPORA
 
     ncbi = CORPORA["NCBI-Disease"].types
-    gold = [("1", 0, 4, "SpecificDisease"), ("1", 10, 14, "DiseaseClass"), ("1", 20, 24, "Modifier"),
-            ("1", 30, 34, "CompositeMention")]
+    gold = [
+        ("1", 0, 4, "SpecificDisease"),
+        ("1", 10, 14, "DiseaseClass"),
+        ("1", 20, 24, "Modifier"),
+        ("1", 30, 34, "CompositeMention"),
+    ]
     pred = [("1", 0, 4, "Disease"), ("1", 10, 14, "DiseaseClass"), ("1", 40, 44, "Gene")]
     s = scoring.score_entities(gold, pred, "strict", type_map=ncbi)
-    assert s["per_type"]["Disease"] == {"precision": 1.0, "recall": 0.5, "f1": approx(2 / 3), "tp": 2,
-                                        "pred": 2, "gold": 4}
+    assert s["per_type"]["Disease"] == {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": approx(2 / 3),
+        "tp": 2,
+        "pred": 2,
+        "gold": 4,
+    }
     assert s["per_type"]["Gene"]["pred"] == 1  # a type the corpus lacks stays a visible false positive
     # mapped to None: ignored on both sides (tmVar3 annotates genes but evaluates variants only)
     tmvar = CORPORA["tmVar3"].types
-    s = scoring.score_entities([("1", 0, 4, "ProteinMutation"), ("1", 5, 9, "Gene")],
-                          [("1", 0, 4, "Variant"), ("1", 5, 9, "Gene")], type_map=tmvar)
+    s = scoring.score_entities(
+        [("1", 0, 4, "ProteinMutation"), ("1", 5, 9, "Gene")],
+        [("1", 0, 4, "Variant"), ("1", 5, 9, "Gene")],
+        type_map=tmvar,
+    )
     assert s["overall"]["f1"] == 1.0 and list(s["per_type"]) == ["Variant"]
     with pytest.raises(KeyError, match="Protein"):  # a gold type missing from the map is not dropped silently
         scoring.score_entities([("1", 0, 4, "Protein")], [], type_map=ncbi)
-    assert scoring.map_tags(["B-SpecificDisease", "I-SpecificDisease", "O-ALL", "B-Gene"], tmvar | ncbi) == \
-        ["B-Disease", "I-Disease", "O", "O"]
+    assert scoring.map_tags(["B-SpecificDisease", "I-SpecificDisease", "O-ALL", "B-Gene"], tmvar | ncbi) == [
+        "B-Disease",
+        "I-Disease",
+        "O",
+        "O",
+    ]
 
 
 def test_empty_predictions_give_zeros():
@@ -108,8 +126,9 @@ def test_seqeval_strict_iob2_by_hand():
     from seqeval.scheme import IOB2
 
     plain = [[t if not t.startswith("O") else "O" for t in seq] for seq in preds]
-    assert s["overall_f1"] == approx(f1_score([[("O" if t.startswith("O") else t) for t in r] for r in refs],
-                                              plain, mode="strict", scheme=IOB2))
+    assert s["overall_f1"] == approx(
+        f1_score([[("O" if t.startswith("O") else t) for t in r] for r in refs], plain, mode="strict", scheme=IOB2)
+    )
     lenient = scoring.seqeval_scores([["B-Gene", "O"]], [["I-Gene", "O"]], mode=None)
     assert lenient["overall_f1"] == 1.0  # conlleval: I-Gene starts an entity
 
@@ -143,8 +162,8 @@ def test_document_word_tags_project_character_spans_on_words():
 # ----- significance -----
 def _systems(n=30):
     gold = [(str(d), s, s + 3, "Gene") for d in range(n) for s in (0, 10)]
-    better = list(gold)                                   # F1 1 on every document
-    worse = [g for g in gold if g[1] == 0]                # F1 2/3 on every document
+    better = list(gold)  # F1 1 on every document
+    worse = [g for g in gold if g[1] == 0]  # F1 2/3 on every document
     return gold, better, worse
 
 
@@ -202,10 +221,14 @@ PUBTATOR_PRED = """100|t|BRCA1 causes breast cancer.
 200|a|
 
 """
-IOB_GOLD = ("-DOCSTART-\tO\n\nAspirin\tB-Chemical\nreduces\tO\nfever\tB-Disease\n.\tO\n\n"
-            "BRCA1\tB-Gene\nmutations\tO\n.\tO\n\n-DOCSTART-\tO\n\nTumor\tB-Disease\ngrowth\tI-Disease\n")
-IOB_PRED = ("-DOCSTART-\tO\n\nAspirin\tB-Chemical\nreduces\tO-ALL\nfever\tO-ALL\n.\tO-ALL\n\n"
-            "BRCA1\tB-Gene\nmutations\tO-ALL\n.\tO-ALL\n\n-DOCSTART-\tO\n\nTumor\tB-Disease\ngrowth\tO-ALL\n")
+IOB_GOLD = (
+    "-DOCSTART-\tO\n\nAspirin\tB-Chemical\nreduces\tO\nfever\tB-Disease\n.\tO\n\n"
+    "BRCA1\tB-Gene\nmutations\tO\n.\tO\n\n-DOCSTART-\tO\n\nTumor\tB-Disease\ngrowth\tI-Disease\n"
+)
+IOB_PRED = (
+    "-DOCSTART-\tO\n\nAspirin\tB-Chemical\nreduces\tO-ALL\nfever\tO-ALL\n.\tO-ALL\n\n"
+    "BRCA1\tB-Gene\nmutations\tO-ALL\n.\tO-ALL\n\n-DOCSTART-\tO\n\nTumor\tB-Disease\ngrowth\tO-ALL\n"
+)
 
 
 def _write(tmp_path, name, text):
@@ -248,8 +271,10 @@ def test_cli_iob_with_type_map_and_per_class(tmp_path, capsys):
     assert "seqeval (strict IOB2): P 66.67, R 50.00, F1 57.14, word accuracy 77.78" in out
     assert "| B | 1.0000 | 0.7500 | 0.8571 | 4 |" in out and "| accuracy | – | – | 0.7778 | 9 |" in out
     tsv = _write(tmp_path, "map.tsv", "# raw\taio\nChemical\tChemical\nDisease\tDisease\nGene\t-\n")
-    assert evaluate_cli.main(["--gold", gold, "--pred", pred, "--format", "iob", "--mode", "strict",
-                              "--type-map", tsv]) == 0
+    assert (
+        evaluate_cli.main(["--gold", gold, "--pred", pred, "--format", "iob", "--mode", "strict", "--type-map", tsv])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| **overall (micro)** | 3 | 2 | 1 | 50.00 | 33.33 | 40.00 |" in out and "relaxed" not in out
     short = _write(tmp_path, "s.tsv", IOB_PRED.rsplit("\n\n", 1)[0] + "\n")
@@ -259,13 +284,33 @@ def test_cli_iob_with_type_map_and_per_class(tmp_path, capsys):
 
 def test_cli_as_module_and_compare(tmp_path):
     gold, pred = _write(tmp_path, "g.txt", PUBTATOR_GOLD), _write(tmp_path, "p.txt", PUBTATOR_PRED)
-    run = subprocess.run([sys.executable, "-m", "aioner.evaluate_cli", "--gold", gold, "--pred", gold,
-                          "--compare", pred, "--resamples", "100"], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aioner.evaluate_cli",
+            "--gold",
+            gold,
+            "--pred",
+            gold,
+            "--compare",
+            pred,
+            "--resamples",
+            "100",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert "| **overall (micro)** | 4 | 4 | 4 | 100.00 | 100.00 | 100.00 |" in run.stdout
     assert "bootstrap p =" in run.stdout and "Wilcoxon p =" in run.stdout
-    bad = subprocess.run([sys.executable, "-m", "aioner.evaluate_cli", "--gold", gold, "--pred", "nope"],
-                         cwd=REPO, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "aioner.evaluate_cli", "--gold", gold, "--pred", "nope"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "no such file: nope" in bad.stderr
 
 
@@ -279,8 +324,13 @@ preds = [["B-Gene", "I-Gene", "O-Gene", "B-Gene"], ["I-Chemical", "I-Chemical", 
 print(json.dumps([m.compute(predictions=preds, references=refs),
                   m.compute(predictions=[["O-ALL"]], references=[["O"]])]))
 """
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"),
-               HF_DATASETS_CACHE=str(tmp_path / "ds"), HF_EVALUATE_OFFLINE="1")
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf"),
+        HF_DATASETS_CACHE=str(tmp_path / "ds"),
+        HF_EVALUATE_OFFLINE="1",
+    )
     env.pop("HF_MODULES_CACHE", None)
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -21,11 +21,14 @@ NESTED = FLAT + [ent("growth hormone", "Gene", 0.81)]
 def visible(page):
     """The page as read: labels and underlines out, highlights unwrapped, whitespace collapsed."""
     start = r'<span style="background: [^"]*border-top-left-radius[^>]*>\s*<span[^>]*>.*?</span>\s*</span>'
-    for pattern, repl in [(start, ""),
-                          (r'<span style="background: [^"]*">\s*</span>', ""),  # span style: labels, underlines
-                          (r'<span style="font-weight: bold; display: inline-block[^>]*>\s*(.*?)\s*</span>', r"\1"),
-                          (r'<span style="font-size: 0.8em[^>]*>.*?</span>', ""),  # ent style: label
-                          (r"<mark[^>]*>\s*(.*?)\s*</mark>", r"\1"), (r"<[^>]+>", "")]:
+    for pattern, repl in [
+        (start, ""),
+        (r'<span style="background: [^"]*">\s*</span>', ""),  # span style: labels, underlines
+        (r'<span style="font-weight: bold; display: inline-block[^>]*>\s*(.*?)\s*</span>', r"\1"),
+        (r'<span style="font-size: 0.8em[^>]*>.*?</span>', ""),  # ent style: label
+        (r"<mark[^>]*>\s*(.*?)\s*</mark>", r"\1"),
+        (r"<[^>]+>", ""),
+    ]:
         page = re.sub(pattern, repl, page, flags=re.S)
     return re.sub(r"\s+", " ", html.unescape(page))
 
@@ -42,7 +45,7 @@ def test_flat_document_uses_ent_style():
 
 def test_nested_entities_both_drawn():
     page = render_html([("doc2", TEXT, NESTED)])
-    assert 'class="spans"' in page and "<mark class=\"entity\"" not in page
+    assert 'class="spans"' in page and '<mark class="entity"' not in page
     assert re.search(r">\s*Gene\s*</span>", page) and re.search(r">\s*Disease\s*</span>", page)
     assert page.count("border-top-left-radius: 3px; border-bottom-left-radius") == 4  # one start per entity
     assert 'height: 77px;">\n    growth\n' in page and 'height: 60px;">\n    deficiency\n' in page
@@ -74,7 +77,7 @@ def test_every_entity_text_and_the_whole_text_visible():
     for entities in (FLAT, NESTED):
         seen = visible(render_html([("d", TEXT, entities)]))
         for e in entities:
-            assert TEXT[e["start"]:e["end"]] == e["text"] and e["text"] in seen
+            assert TEXT[e["start"] : e["end"]] == e["text"] and e["text"] in seen
     # in the span style (nested), the text reads exactly as written, entities included
     seen = visible(render_html([("d", TEXT, NESTED)]).split("<figure", 1)[1].split('<p class="scores">')[0])
     assert TEXT in seen

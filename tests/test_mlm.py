@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from conftest import corpus_file
 
 
@@ -17,6 +16,15 @@ def _test_documents(path):
     from dataset_scripts.pubtator import read_pubtator
 
     return list(read_pubtator(path, strict=False))
+
+
+def train_tiny_mlm(encoder: str, out, **options) -> dict:
+    """``train_mlm`` from ``encoder`` on BioRED's train text (its test documents left out), seed 0; ``options``:
+    the rest of ``MLMArgs`` (sample, steps, schedule)."""
+    from aioner.mlm import MLMArgs, train_mlm
+
+    shared = dict(corpora=["BioRED"], exclude_tests_of=["BioRED"], seq_length=64, batch_size=8, learning_rate=2e-3)
+    return train_mlm(MLMArgs(output_dir=str(out), encoder=encoder, **shared, **options, seed=0, command="pytest"))
 
 
 def test_text_is_train_split_only(biored_files):
@@ -36,8 +44,10 @@ def test_text_is_train_split_only(biored_files):
     assert not test_sentences & {s for _, _, sents in train + heldout for s in sents}
     entry = report.corpora[0]
     assert entry.file == "pubtator/BioRED_TrainDev.PubTator" and entry.dev_held_out == len(dev_ids)
-    assert entry.documents_used + entry.heldout_documents + entry.excluded_test_ids + entry.duplicates \
+    assert (
+        entry.documents_used + entry.heldout_documents + entry.excluded_test_ids + entry.duplicates
         == entry.documents_in_split
+    )
 
 
 def test_pack_keeps_every_subword_in_order(tiny_encoder):
@@ -46,9 +56,11 @@ def test_pack_keeps_every_subword_in_order(tiny_encoder):
     from aioner.mlm_data import pack_documents as pack
 
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
-    docs = [("X", "1", ["Hepatocyte nuclear factor-6 regulates insulin secretion.", "It is a transcription factor."]),
-            ("X", "2", ["BRCA1 mutations cause breast cancer " * 12 + "."]),  # longer than a sequence
-            ("X", "3", ["Short one."])]
+    docs = [
+        ("X", "1", ["Hepatocyte nuclear factor-6 regulates insulin secretion.", "It is a transcription factor."]),
+        ("X", "2", ["BRCA1 mutations cause breast cancer " * 12 + "."]),  # longer than a sequence
+        ("X", "3", ["Short one."]),
+    ]
     packed = pack(docs, tok, seq_length=24, with_offsets=True)
     expected = [i for _, _, sents in docs for s in sents for i in tok(s, add_special_tokens=False)["input_ids"]]
     body = [int(i) for ids, sp in zip(packed.input_ids, packed.special) for i, s in zip(ids, sp) if not s]
@@ -61,14 +73,18 @@ def test_pack_keeps_every_subword_in_order(tiny_encoder):
 def test_whole_word_masking_masks_every_subword(tiny_encoder):
     from transformers import AutoTokenizer
 
-    from aioner.mlm_data import MaskingCollator, pack_documents as pack
+    from aioner.mlm_data import MaskingCollator
+    from aioner.mlm_data import pack_documents as pack
 
     tok = AutoTokenizer.from_pretrained(tiny_encoder)
-    docs = [("X", str(i), ["Hepatocyte nuclear factor-6 polymorphisms and hyperinsulinaemia in Langerhans cells."])
-            for i in range(8)]
+    docs = [
+        ("X", str(i), ["Hepatocyte nuclear factor-6 polymorphisms and hyperinsulinaemia in Langerhans cells."])
+        for i in range(8)
+    ]
     packed = pack(docs, tok, seq_length=64, with_offsets=True)
     batch = MaskingCollator(tok, packed, mlm_probability=0.5, whole_word_mask=True, seed=0)(
-        list(range(len(packed.input_ids))))
+        list(range(len(packed.input_ids)))
+    )
     masked = batch["labels"] != -100
     assert masked.any()
     assert (batch["input_ids"][masked] == tok.mask_token_id).all()  # whole-word mode: always the mask token
@@ -93,14 +109,12 @@ def test_mlm_loss_falls_and_encoder_plugs_in(tiny_encoder, biored_files, tmp_pat
     from aioner.checkpoint import new_tagger
     from aioner.features import collate, encode_rows
     from aioner_scheme import window_budget
-    from aioner.mlm import MLMArgs, train_mlm
     from modeling_aioner import AIONERConfig, AIONERForTokenClassification
 
     out = tmp_path / "adapted"
-    record = train_mlm(MLMArgs(
-        output_dir=str(out), encoder=tiny_encoder, corpora=["BioRED"], sample=40, exclude_tests_of=["BioRED"],
-        seq_length=64, batch_size=8, max_steps=30, learning_rate=2e-3, warmup_ratio=0.1, log_steps=5,
-        whole_word_mask=True, seed=0, command="pytest"))
+    record = train_tiny_mlm(
+        tiny_encoder, out, sample=40, max_steps=30, warmup_ratio=0.1, log_steps=5, whole_word_mask=True
+    )
     # The loss falls: on the held-out documents (fixed masks) and over the training run.
     assert record["steps"] == 30
     assert record["heldout_loss_after"] < record["heldout_loss_before"] - 0.3, record["heldout"]
@@ -127,12 +141,19 @@ def test_mlm_loss_falls_and_encoder_plugs_in(tiny_encoder, biored_files, tmp_pat
     assert AIONERForTokenClassification(config).encoder.config.hidden_size == 32
     model, tokenizer = new_tagger(str(out))
     adapted = dict(encoder.named_parameters())
-    assert torch.equal(model.encoder.encoder.layer[0].attention.self.query.weight,
-                       adapted["encoder.layer.0.attention.self.query.weight"])
+    assert torch.equal(
+        model.encoder.encoder.layer[0].attention.self.query.weight,
+        adapted["encoder.layer.0.attention.self.query.weight"],
+    )
     scheme = model.config.scheme
     row = {"tokens": ["BRCA1", "mutations", "cause", "breast", "cancer", "."], "labels": [0] * 6, "task": "ALL"}
-    feats = encode_rows([row], [scheme.labels[0]], tokenizer, scheme,
-                        window_budget(tokenizer, model.config.window_length, model.encoder.config))
+    feats = encode_rows(
+        [row],
+        [scheme.labels[0]],
+        tokenizer,
+        scheme,
+        window_budget(tokenizer, model.config.window_length, model.encoder.config),
+    )
     loss = model(**collate(feats, tokenizer.pad_token_id)).loss
     assert torch.isfinite(loss)
 
@@ -142,13 +163,10 @@ def test_head_warmup_leaves_the_pretrained_encoder_untouched(tiny_encoder, tmp_p
     import torch
     from transformers import AutoModel
 
-    from aioner.mlm import MLMArgs, train_mlm
-
     out = tmp_path / "warm"
-    record = train_mlm(MLMArgs(
-        output_dir=str(out), encoder=tiny_encoder, corpora=["BioRED"], sample=20, exclude_tests_of=["BioRED"],
-        seq_length=64, batch_size=8, max_steps=8, head_warmup_steps=8, learning_rate=2e-3, warmup_ratio=0.0,
-        log_steps=1, seed=0, command="pytest"))
+    record = train_tiny_mlm(
+        tiny_encoder, out, sample=20, max_steps=8, head_warmup_steps=8, warmup_ratio=0.0, log_steps=1
+    )
     assert record["heldout_loss_after"] < record["heldout_loss_before"], "the head did not learn"
     before, after = AutoModel.from_pretrained(tiny_encoder), AutoModel.from_pretrained(out)
     compared = 0
@@ -166,12 +184,13 @@ def test_masked_only_loss_equals_the_models_own(arch):
     import torch
     from transformers import BertConfig, BertForMaskedLM, MPNetConfig, MPNetForMaskedLM
 
-    from aioner.mlm import MaskedOnlyLoss
+    from aioner.mlm_model import MaskedOnlyLoss
 
     model_cls, config_cls = {"bert": (BertForMaskedLM, BertConfig), "mpnet": (MPNetForMaskedLM, MPNetConfig)}[arch]
     torch.manual_seed(0)
-    model = model_cls(config_cls(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                 intermediate_size=64)).eval()
+    model = model_cls(
+        config_cls(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    ).eval()
     ids = torch.randint(5, 100, (2, 12))
     attention = torch.ones_like(ids)
     labels = torch.full_like(ids, -100)

@@ -7,8 +7,13 @@ from aioner.model_card import add_results, write_model_card
 
 def result(f1):
     s = {"precision": f1, "recall": f1, "f1": f1}
-    return {"corpus": "BioRED", "split": "test", "task": "ALL",
-            "strict": {"overall": s, "per_type": {"Gene": s}}, "relaxed": {"overall": s, "per_type": {"Gene": s}}}
+    return {
+        "corpus": "BioRED",
+        "split": "test",
+        "task": "ALL",
+        "strict": {"overall": s, "per_type": {"Gene": s}},
+        "relaxed": {"overall": s, "per_type": {"Gene": s}},
+    }
 
 
 def front_matter(path):
@@ -16,10 +21,20 @@ def front_matter(path):
 
 
 def test_card_gets_model_index_and_later_scores(tmp_path):
-    info = {"model_id": "org/aioner-test", "recipe": "single", "recipe_desc": "BioRED only",
-            "encoder": "embedded:all-MiniLM-L6-v2", "tasks": {"ALL": ["Gene"]}, "decoder": "crf",
-            "training_data": "n", "hyperparameters": "h", "command": "python train.py", "dev_f1": 0.5,
-            "train_seconds": 60, "datasets": []}
+    info = {
+        "model_id": "org/aioner-test",
+        "recipe": "single",
+        "recipe_desc": "BioRED only",
+        "encoder": "embedded:all-MiniLM-L6-v2",
+        "tasks": {"ALL": ["Gene"]},
+        "decoder": "crf",
+        "training_data": "n",
+        "hyperparameters": "h",
+        "command": "python train.py",
+        "dev_f1": 0.5,
+        "train_seconds": 60,
+        "datasets": [],
+    }
     card = write_model_card(tmp_path, info, [])
     assert "No test set was evaluated" in card.read_text()
     assert front_matter(card)["model-index"][0]["results"] == []

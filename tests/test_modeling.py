@@ -12,7 +12,6 @@ import shutil
 
 import pytest
 import torch
-
 from conftest import REPO, run_python, tiny_tagger
 
 FIXTURES = REPO / "tests" / "fixtures" / "old_format"
@@ -35,8 +34,9 @@ def outputs(model, expected, task):
     task_ids = torch.tensor(scheme.task_index(task)) if per_task else None
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=attention, task_ids=task_ids).logits
-    paths, scores = model.decode_emissions(logits, word_mask, scheme.allowed_label_ids(task), with_scores=True,
-                                           task=task if per_task else None)
+    paths, scores = model.decode_emissions(
+        logits, word_mask, scheme.allowed_label_ids(task), with_scores=True, task=task if per_task else None
+    )
     labels = torch.full(ids.shape, -100)
     for i, path in enumerate(paths):
         labels[i, word_mask[i]] = torch.tensor(path)
@@ -62,8 +62,9 @@ def test_old_format_checkpoint_loads_with_the_outputs_it_gave(name, tmp_path):
         assert paths == exp["paths"], task
         # Tolerances only for other CPUs' float rounding: on the machine that saved them they are equal.
         torch.testing.assert_close(logits, torch.tensor(exp["logits"]), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(torch.tensor(sum(scores, [])), torch.tensor(sum(exp["scores"], [])),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            torch.tensor(sum(scores, [])), torch.tensor(sum(exp["scores"], [])), rtol=1e-5, atol=1e-6
+        )
         torch.testing.assert_close(loss, torch.tensor(exp["loss"]), rtol=1e-5, atol=1e-5)
 
 
@@ -78,7 +79,7 @@ m, info = AutoModelForTokenClassification.from_pretrained({str(folder)!r}, trust
 assert not (info['missing_keys'] or info['unexpected_keys']), info
 assert [c.__name__ for c in type(m).__mro__[:2]] == ['AIONERForTokenClassification', 'AIONERPreTrainedModel']
 assert isinstance(m.config.encoder_config, PretrainedConfig) and m.encoder.config is m.config.encoder_config
-exp = json.load(open({str(folder / 'expected.json')!r}))
+exp = json.load(open({str(folder / "expected.json")!r}))
 with torch.no_grad():
     logits = m.eval()(input_ids=torch.tensor(exp['input_ids']), attention_mask=torch.tensor(exp['attention_mask'])).logits
 torch.testing.assert_close(logits, torch.tensor(exp['tasks']['ALL']['logits']), rtol=1e-5, atol=1e-5)
@@ -102,7 +103,10 @@ def test_encoder_config_is_a_sub_config_shared_with_the_encoder(tmp_path):
     saved = json.loads((tmp_path / "config.json").read_text())["encoder_config"]
     assert saved["model_type"] == "bert" and saved["vocab_size"] == config.encoder_config.vocab_size
     reloaded = AIONERForTokenClassification.from_pretrained(tmp_path)
-    fields = lambda c: {k: v for k, v in c.to_dict().items() if k != "dtype"}  # loading sets dtype: float32
+
+    def fields(c):  # loading sets dtype: float32
+        return {k: v for k, v in c.to_dict().items() if k != "dtype"}
+
     assert fields(reloaded.config.encoder_config) == fields(config.encoder_config)
     # The dict form (how configs saved before held it) is still accepted, as argument and as assignment.
     as_dict = AIONERConfig(encoder_config=config.encoder_config.to_dict())
@@ -121,9 +125,16 @@ def test_unknown_forward_argument_is_a_type_error_naming_it():
     # What the trainer, the pipeline and transformers pass is accepted.
     labels = torch.full_like(ids, -100)
     labels[0, 1:4] = 2
-    out = model(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids),
-                labels=labels, word_mask=labels != -100, task_ids=torch.tensor([0]),
-                output_hidden_states=True, output_attentions=False)
+    out = model(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        token_type_ids=torch.zeros_like(ids),
+        labels=labels,
+        word_mask=labels != -100,
+        task_ids=torch.tensor([0]),
+        output_hidden_states=True,
+        output_attentions=False,
+    )
     assert out.loss is not None and len(out.hidden_states) == 3
 
 
@@ -160,7 +171,8 @@ def test_reset_output_layers_keeps_every_other_config_field(keep_known):
     after = model.config.to_dict()
     label_fields = {"tasks", "id2label", "label2id", "trained_tasks"}
     assert {k: v for k, v in after.items() if k not in label_fields} == {
-        k: v for k, v in before.items() if k not in label_fields}
+        k: v for k, v in before.items() if k not in label_fields
+    }
     labels = AIOScheme(tasks).labels
     assert after["tasks"] == tasks and list(after["id2label"].values()) == labels
     assert after["trained_tasks"] is None  # it described the old output layer's training
@@ -177,7 +189,10 @@ def test_crf_module_keeps_pytorch_crf_keys_and_serves_a_plain_crf():
     model, _ = tiny_tagger()
     assert isinstance(model.crf, AIONERCRF) and isinstance(model.crf, CRF)
     assert [k for k in model.state_dict() if k.startswith("crf.")] == [
-        "crf.start_transitions", "crf.end_transitions", "crf.transitions"]
+        "crf.start_transitions",
+        "crf.end_transitions",
+        "crf.transitions",
+    ]
     with torch.no_grad():
         model.crf.transitions.normal_(generator=torch.Generator().manual_seed(0))
     ids = torch.randint(1000, 5000, (2, 9), generator=torch.Generator().manual_seed(0))
@@ -198,8 +213,14 @@ def test_init_weights_reads_config_initializer_range():
     from modeling_aioner import AIONERConfig, AIONERForTokenClassification
 
     torch.manual_seed(0)
-    encoder = BertConfig(vocab_size=64, hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32, initializer_range=0.5)
+    encoder = BertConfig(
+        vocab_size=64,
+        hidden_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        initializer_range=0.5,
+    )
     model = AIONERForTokenClassification(AIONERConfig(encoder_config=encoder, fc_size=256))
     assert model.config.initializer_range == 0.5
     assert 0.45 < model.fc.weight.std().item() < 0.55 and not model.fc.bias.any()
@@ -208,8 +229,7 @@ def test_init_weights_reads_config_initializer_range():
 def test_model_docstring_example_runs():
     from modeling_aioner import AIONERForTokenClassification
 
-    tests = doctest.DocTestFinder().find(AIONERForTokenClassification, "AIONERForTokenClassification",
-                                         globs={})
+    tests = doctest.DocTestFinder().find(AIONERForTokenClassification, "AIONERForTokenClassification", globs={})
     example = [t for t in tests if t.name == "AIONERForTokenClassification"][0]
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     runner.run(example)

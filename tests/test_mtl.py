@@ -4,25 +4,25 @@ import json
 
 import pytest
 import torch
-
-from conftest import REPO, run_python
-from test_training import train
+from conftest import run_python
+from test_training import train_few_steps
 
 TASKS = [["NCBI-Disease", ["Disease"]], ["BC5CDR-Chemical", ["Chemical"]]]
 
 
 def tiny_mtl(decoder="crf", seed=0):
-    from transformers import AutoTokenizer, BertConfig
+    from transformers import AutoTokenizer
 
     from aioner.checkpoint import resolve_encoder
+    from aioner.testing import tiny_bert_config
     from modeling_aioner import AIONERConfig, AIONERForTokenClassification
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(None))
-    encoder = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=512)
-    config = AIONERConfig(encoder_config=encoder.to_dict(), tasks=TASKS, decoder=decoder,
-                          output_layers="per_task", task_tags=False)
+    encoder = tiny_bert_config(vocab_size=len(tokenizer), max_position_embeddings=512)
+    config = AIONERConfig(
+        encoder_config=encoder.to_dict(), tasks=TASKS, decoder=decoder, output_layers="per_task", task_tags=False
+    )
     return AIONERForTokenClassification(config), tokenizer
 
 
@@ -36,8 +36,13 @@ def batch_of(model, tokenizer, task_ids):
         task = list(scheme.tasks)[t]
         etype = scheme.tasks[task][0]
         labels = [f"O-{task}", f"B-{etype}", f"I-{etype}", f"O-{task}"]
-        rows.append({"task": task, "tokens": ["aspirin", "renal", "failure", f"w{i}"],
-                     "labels": [scheme.label2id[n] for n in labels]})
+        rows.append(
+            {
+                "task": task,
+                "tokens": ["aspirin", "renal", "failure", f"w{i}"],
+                "labels": [scheme.label2id[n] for n in labels],
+            }
+        )
     feats = encode_rows(rows, scheme.labels, tokenizer, scheme, budget=64, tags=False)
     return collate(feats, tokenizer.pad_token_id)
 
@@ -86,7 +91,11 @@ def test_windows_carry_no_task_tags_and_emissions_stay_inside_the_task():
     for ids, mask in zip(batch["input_ids"], batch["attention_mask"]):
         ids = ids[mask.bool()].tolist()
         # [CLS] then the words' sub-words at once: no <task> tag between them.
-        assert ids[0] == cls and ids[-1] == sep and ids[1:3] == tokenizer("aspirin", add_special_tokens=False)["input_ids"][:2]
+        assert (
+            ids[0] == cls
+            and ids[-1] == sep
+            and ids[1:3] == tokenizer("aspirin", add_special_tokens=False)["input_ids"][:2]
+        )
     logits, _ = model.eval().emissions(batch["input_ids"], batch["attention_mask"], task_ids=batch["task_ids"])
     scheme = model.config.scheme
     for row, task in enumerate(scheme.tasks):
@@ -110,8 +119,8 @@ def test_checkpoint_round_trip_gives_identical_logits_in_a_fresh_process(tmp_pat
     out = run_python(f"""
 import torch
 from transformers import AutoModelForTokenClassification
-m = AutoModelForTokenClassification.from_pretrained({str(tmp_path / 'ckpt')!r}, trust_remote_code=True).eval()
-b = torch.load({str(tmp_path / 'batch.pt')!r})
+m = AutoModelForTokenClassification.from_pretrained({str(tmp_path / "ckpt")!r}, trust_remote_code=True).eval()
+b = torch.load({str(tmp_path / "batch.pt")!r})
 with torch.no_grad():
     logits, _ = m.emissions(b["input_ids"], b["attention_mask"], task_ids=b["task_ids"])
 print(type(m).__module__.startswith("transformers_modules"), m.config.output_layers, m.config.task_tags,
@@ -122,13 +131,18 @@ print(type(m).__module__.startswith("transformers_modules"), m.config.output_lay
 
 def test_mtl_recipe_trains_on_two_corpora_saves_loads_and_tags(tiny_encoder, tmp_path):
     out = tmp_path / "mtl"
-    train("--recipe", "mtl", "--corpora", "NCBI-Disease", "BC5CDR-Chemical", "--sample", 6, "--epochs", 1,
-          "--max_steps", 3, "--batch_size", 8, "--encoder", tiny_encoder, "--eval_test", "--output_dir", out)
+    train_few_steps("mtl", ["NCBI-Disease", "BC5CDR-Chemical"], out, tiny_encoder, max_steps=3)
     config = json.loads((out / "config.json").read_text())
     assert config["output_layers"] == "per_task" and config["task_tags"] is False
     assert config["tasks"] == TASKS
-    assert set(config["label2id"]) == {"B-Disease", "I-Disease", "O-NCBI-Disease", "B-Chemical", "I-Chemical",
-                                       "O-BC5CDR-Chemical"}
+    assert set(config["label2id"]) == {
+        "B-Disease",
+        "I-Disease",
+        "O-NCBI-Disease",
+        "B-Chemical",
+        "I-Chemical",
+        "O-BC5CDR-Chemical",
+    }
     vocab = json.loads((out / "tokenizer.json").read_text())["added_tokens"]
     assert not [t for t in vocab if t["content"].startswith("<NCBI")]  # no task tags were added
     result = run_python(f"""

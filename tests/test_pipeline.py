@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from conftest import corpus_file, run_python
 
 
@@ -25,7 +24,7 @@ def test_minilm_pipeline_offsets_over_all_biored_test_documents(minilm_checkpoin
     code = f"""
 import json
 from transformers import pipeline
-texts = json.load(open({str(tmp_path / 'texts.json')!r}))
+texts = json.load(open({str(tmp_path / "texts.json")!r}))
 pipe = pipeline("token-classification", model={str(minilm_checkpoint)!r}, trust_remote_code=True)
 assert type(pipe).__name__ == "AIONERTokenClassificationPipeline", type(pipe)
 out = pipe(texts, task="ALL")
@@ -52,7 +51,7 @@ def test_long_input_gets_a_prediction_for_its_last_word(tiny_checkpoint):
     ents = pipe(text, task="Gene")
     assert len(ents) == 3000  # every word, none truncated
     assert ents[-1]["text"] == "w2999" and ents[-1]["end"] == len(text)
-    assert all(text[e["start"]:e["end"]] == e["text"] for e in ents)
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in ents)
 
 
 def test_task_argument_and_lists(tiny_checkpoint):
@@ -82,7 +81,7 @@ def test_unicode_offsets_are_exact(tiny_checkpoint):
         pipe.model.classifier.bias[pipe.model.config.label2id["B-Chemical"]] = 100.0
     text = "TNF-α and IL‐1β\u00a0(β-catenin) 😀 naïve ﬁbroblasts\u200b\tCa²⁺ e\u0301"
     ents = pipe(text)
-    assert ents and all(text[e["start"]:e["end"]] == e["text"] for e in ents)
+    assert ents and all(text[e["start"] : e["end"]] == e["text"] for e in ents)
     assert "😀" in {e["text"] for e in ents}
 
 

@@ -2,14 +2,19 @@
 
 import pytest
 import torch
-
-import pipeline_aioner
 from conftest import tiny_tagger
 
+import pipeline_aioner
 
-@pytest.mark.parametrize("flags, expected", [("fpu sse avx512f avx512_bf16 amx_tile", torch.bfloat16),
-                                             ("fpu sse amx_bf16", torch.bfloat16),
-                                             ("fpu sse avx2 avx512f", None)])
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("fpu sse avx512f avx512_bf16 amx_tile", torch.bfloat16),
+        ("fpu sse amx_bf16", torch.bfloat16),
+        ("fpu sse avx2 avx512f", None),
+    ],
+)
 def test_default_follows_the_cpu_flags(flags, expected, monkeypatch, tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
@@ -26,7 +31,10 @@ def test_tagger_and_pipeline_resolve_precision(monkeypatch):
     assert pipeline_aioner.AIONERTagger(model, tokenizer, autocast_dtype="auto").autocast_dtype is torch.bfloat16
     monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: False)
     assert pipeline_aioner.AIONERTagger(model, tokenizer, autocast_dtype="auto").autocast_dtype is None
-    assert pipeline_aioner.AIONERTokenClassificationPipeline(model=model, tokenizer=tokenizer).tagger.autocast_dtype is None
+    assert (
+        pipeline_aioner.AIONERTokenClassificationPipeline(model=model, tokenizer=tokenizer).tagger.autocast_dtype
+        is None
+    )
     pipe = pipeline_aioner.AIONERTokenClassificationPipeline(model=model, tokenizer=tokenizer, precision="bf16")
     assert pipe.tagger.autocast_dtype is torch.bfloat16
     assert pipe("BRCA1 is a gene.") == pipe.tagger.tag(["BRCA1 is a gene."])[0]

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 TYPES = {"Gene", "Disease", "Chemical", "Species", "Variant", "CellLine"}
@@ -24,13 +23,24 @@ def reproduce():
 
 def run_script(*args):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "benchmarks.reproduce", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.reproduce", *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def smoke_args(experiment: str, encoder: str, tmp_path) -> list:
+    """``EXPERIMENT --scale smoke`` with ``encoder``, its runs and results under ``tmp_path``."""
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    return [experiment, "--scale", "smoke", "--encoder", encoder, "--runs_dir", runs, "--results_dir", results]
 
 
 def test_table2_smoke_writes_both_systems_per_type_and_the_wilcoxon_test(tiny_encoder, tmp_path):
-    args = ["table2", "--scale", "smoke", "--encoder", tiny_encoder, "--runs_dir", tmp_path / "runs",
-            "--results_dir", tmp_path / "results"]
+    args = smoke_args("table2", tiny_encoder, tmp_path)
     res = run_script(*args)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
     assert "expected ≤" in res.stdout  # the estimate comes first
@@ -62,23 +72,39 @@ RECIPES = {  # experiment -> pieces some dry-run command must contain
     # cpu scale: all of BioRED (Table 2's target) in every system, 10% of each other corpus
     "table2": ["--recipe single --corpora BioRED --epochs", "--recipe aioner --sample 0.1 --corpus_sample BioRED=all"],
     # table3: single-corpus models (10% of a corpus: 10 epochs, early stopping), MTL and AIO, clean and leaky
-    "table3": ["--recipe aioner", "--recipe single --corpora GNormPlus --sample 0.1 --epochs 10 --patience 3",
-               "--recipe single --corpora BioID --sample 0.1", "--recipe mtl --sample 0.1 --corpus_sample BioRED=all",
-               "--recipe mtl --sample 0.1 --corpus_sample BioRED=all --exclude_tests_of BioRED GNormPlus",
-               "--recipe aioner --sample 0.1 --exclude_tests_of BioRED GNormPlus"],
-    "fig3": ["--recipe single --corpora BioRED --sample 10", "--recipe aioner --sample 0.1 --corpus_sample BioRED=10",
-             "--corpus_sample BioRED=100"],
-    "fig4": ["--recipe single --corpora AnatEM", "--recipe finetune --corpora AnatEM --init_from",
-             "--recipe merged --corpora AnatEM", "--recipe aioner", "--recipe mtl --sample 0.1 --corpora BioRED",
-             "--corpus_sample BioRED=all AnatEM=all --exclude_tests_of AnatEM"],
-    "gerbera": ["--recipe single --corpora NCBI-Disease",
-                "--recipe gerbera --corpora NCBI-Disease --general CoNLL-2003",
-                "--recipe mtl --sample 0.1 --corpora NCBI-Disease BioRED",
-                "--corpus_sample NCBI-Disease=all BioRED=all --exclude_tests_of NCBI-Disease"],
-    "crf_vs_softmax": ["--recipe single --corpora BioRED --epochs",
-                       "--recipe single --corpora BioRED --decoder softmax",
-                       "--recipe aioner --sample 0.1 --corpus_sample BioRED=all --epochs",
-                       "--recipe aioner --sample 0.1 --corpus_sample BioRED=all --decoder softmax"],
+    "table3": [
+        "--recipe aioner",
+        "--recipe single --corpora GNormPlus --sample 0.1 --epochs 10 --patience 3",
+        "--recipe single --corpora BioID --sample 0.1",
+        "--recipe mtl --sample 0.1 --corpus_sample BioRED=all",
+        "--recipe mtl --sample 0.1 --corpus_sample BioRED=all --exclude_tests_of BioRED GNormPlus",
+        "--recipe aioner --sample 0.1 --exclude_tests_of BioRED GNormPlus",
+    ],
+    "fig3": [
+        "--recipe single --corpora BioRED --sample 10",
+        "--recipe aioner --sample 0.1 --corpus_sample BioRED=10",
+        "--corpus_sample BioRED=100",
+    ],
+    "fig4": [
+        "--recipe single --corpora AnatEM",
+        "--recipe finetune --corpora AnatEM --init_from",
+        "--recipe merged --corpora AnatEM",
+        "--recipe aioner",
+        "--recipe mtl --sample 0.1 --corpora BioRED",
+        "--corpus_sample BioRED=all AnatEM=all --exclude_tests_of AnatEM",
+    ],
+    "gerbera": [
+        "--recipe single --corpora NCBI-Disease",
+        "--recipe gerbera --corpora NCBI-Disease --general CoNLL-2003",
+        "--recipe mtl --sample 0.1 --corpora NCBI-Disease BioRED",
+        "--corpus_sample NCBI-Disease=all BioRED=all --exclude_tests_of NCBI-Disease",
+    ],
+    "crf_vs_softmax": [
+        "--recipe single --corpora BioRED --epochs",
+        "--recipe single --corpora BioRED --decoder softmax",
+        "--recipe aioner --sample 0.1 --corpus_sample BioRED=all --epochs",
+        "--recipe aioner --sample 0.1 --corpus_sample BioRED=all --decoder softmax",
+    ],
 }
 
 
@@ -86,8 +112,21 @@ RECIPES = {  # experiment -> pieces some dry-run command must contain
 def test_dry_run_prints_the_right_train_commands_and_writes_nothing(reproduce, experiment, tmp_path, capsys):
     import train
 
-    assert reproduce.main([experiment, "--scale", "cpu", "--dry_run", "--runs_dir", str(tmp_path / "runs"),
-                           "--results_dir", str(tmp_path / "results")]) == 0
+    assert (
+        reproduce.main(
+            [
+                experiment,
+                "--scale",
+                "cpu",
+                "--dry_run",
+                "--runs_dir",
+                str(tmp_path / "runs"),
+                "--results_dir",
+                str(tmp_path / "results"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     commands = [line.split("  #")[0] for line in out.splitlines() if line.startswith("python train.py ")]
     assert commands and out.startswith(f"# {experiment} --scale cpu:") and "expected ≤" in out
@@ -110,8 +149,7 @@ def test_every_scale_names_the_same_settings(reproduce):
 
 
 def test_table3_smoke_scores_single_mtl_and_aio_in_both_protocols(tiny_encoder, tmp_path):
-    res = run_script("table3", "--scale", "smoke", "--encoder", tiny_encoder, "--runs_dir", tmp_path / "runs",
-                     "--results_dir", tmp_path / "results")
+    res = run_script(*smoke_args("table3", tiny_encoder, tmp_path))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
     result = json.loads((tmp_path / "results" / "table3_smoke.json").read_text())
     row = result["corpora"]["NCBI-Disease"]  # the smoke scale's one external corpus

@@ -6,6 +6,7 @@ cases) and writes ``results/robustness.json``; the tests run them at CI size (a 
 cases). The subprocess harness (peak RSS, kill -9 and resume, exactly-once checks) and the tiny
 models are ``aioner.testing``; ``gene_checkpoint`` and ``pubtator_head`` come from ``conftest``.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,11 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import REPO, pubtator_head
 from hypothesis import given
 
+from aioner.testing import TAG, check_covered, check_exactly_once, gene_model, kill_and_resume, long_text, run_measured
 from benchmarks.fuzz import FUZZ_TARGETS, UNICODE_TEXTS, check_unicode, fuzz_settings
-from aioner.testing import (TAG, check_covered, check_exactly_once, gene_model, kill_and_resume, long_text,
-                            run_measured)
-from conftest import REPO, pubtator_head
 from dataset_scripts.pubtator import read_pubtator
 
 # CI sizes; benchmarks/robustness.py runs the same targets with its own counts.
@@ -28,6 +28,7 @@ CI_UNICODE_EXAMPLES = 300
 
 # =============================================================== fuzz tests (CI size)
 
+
 @pytest.mark.parametrize("target", sorted(FUZZ_TARGETS))
 def test_fuzz(target):
     strategy, check = FUZZ_TARGETS[target]
@@ -35,6 +36,7 @@ def test_fuzz(target):
 
 
 # =============================================================== Unicode offsets (property test)
+
 
 # On a small shared machine torch's thread pool waits on busy cores: one thread is several times
 # faster for the tiny models here (the CLI runs below get the same through OMP_NUM_THREADS).
@@ -70,6 +72,7 @@ def test_unicode_offsets_property(gene_engine, tmp_path_factory):
 
 
 # =============================================================== size extremes, kill -9, resume (the CLI)
+
 
 def size_extreme_inputs(folder: Path, big: int = 200_000) -> dict[str, str]:
     """The inputs of the size test: {file name: what it holds}."""
@@ -113,12 +116,24 @@ def test_size_extremes_no_crash_no_truncation_bounded_memory(gene_checkpoint, tm
     files = size_extreme_inputs(tmp_path / "in")
     (tmp_path / "in" / "clash.jsonl").write_text(json.dumps({"id": "x", "text": "one"}) + "\n")
     (tmp_path / "in" / "clash.txt").write_text("two")
-    rc, out, err, rss = run_measured(TAG + [str(tmp_path / "in"), "--model", str(gene_checkpoint),
-                                            "--output_dir", str(tmp_path / "out"), "--task", "Gene"], cwd=REPO)
+    rc, out, err, rss = run_measured(
+        TAG
+        + [
+            str(tmp_path / "in"),
+            "--model",
+            str(gene_checkpoint),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--task",
+            "Gene",
+        ],
+        cwd=REPO,
+    )
     assert rc == 1, err[-3000:]  # the clash only
     assert re.findall(r"error: [^\n]*", err) == [  # (after tqdm's progress, on the same line)
         f"error: {tmp_path / 'in' / 'clash.txt'}: its output {tmp_path / 'out' / 'clash.jsonl'} is that of "
-        f"{tmp_path / 'in' / 'clash.jsonl'} too; rename one of them or tag them into different folders"]
+        f"{tmp_path / 'in' / 'clash.jsonl'} too; rename one of them or tag them into different folders"
+    ]
     assert "tagged 8 documents from 8 input(s)" in out
     check_size_outputs(tmp_path / "out", files)
     assert rss < 2000, f"peak RSS {rss:.0f} MiB tagging a 200,000-character document with a tiny model"
@@ -139,6 +154,7 @@ def test_kill_9_repeatedly_then_resume_every_document_exactly_once(gene_checkpoi
 
 
 # =============================================================== safe loading
+
 
 def test_pickle_only_checkpoint_is_refused_unless_allowed(tiny_checkpoint, tmp_path, monkeypatch, capsys):
     import shutil

@@ -60,7 +60,18 @@ def test_word_pieces_match_the_tokenizer_and_ignore_its_padding_and_truncation()
     from aioner_scheme import word_pieces
 
     _, tok = new_tagger(decoder="softmax")
-    words = ["BRCA1", "growth", "hormone-deficiency", "Ω-3", "<ALL>", "\u200b", "x" * 700, "a1b2c3d4e5" * 9, "café", "IL-2Rα"]
+    words = [
+        "BRCA1",
+        "growth",
+        "hormone-deficiency",
+        "Ω-3",
+        "<ALL>",
+        "\u200b",
+        "x" * 700,
+        "a1b2c3d4e5" * 9,
+        "café",
+        "IL-2Rα",
+    ]
     expected = [tok(w, add_special_tokens=False, verbose=False)["input_ids"] or [tok.unk_token_id] for w in words]
     assert word_pieces(tok, words) == expected
     assert tok.pad_token_id not in {i for p in word_pieces(tok, words) for i in p}

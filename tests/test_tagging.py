@@ -9,7 +9,6 @@ import time
 
 import pytest
 import torch
-
 from conftest import REPO, corpus_file, tiny_tagger
 
 TAG = [sys.executable, "-m", "aioner.tagging"]
@@ -42,7 +41,7 @@ def test_pubtator_in_pubtator_out_keeps_text_and_offsets(gene_checkpoint, tmp_pa
     for g, p in zip(gold, pred):
         assert [x.text for x in p.passages] == [x.text for x in g.passages]  # byte for byte
         assert p.mentions and {m.type for m in p.mentions} == {"Gene"}
-        assert all(p.text[m.start:m.end] == m.text for m in p.mentions)
+        assert all(p.text[m.start : m.end] == m.text for m in p.mentions)
     assert not list((tmp_path / "out").glob("*.part*")) and not list((tmp_path / "out").glob("*.tmp"))
 
 
@@ -69,12 +68,14 @@ def test_text_and_jsonl_give_jsonl_with_exact_offsets(gene_checkpoint, tmp_path)
     text = "Naïve T cells express IL‐2 😀 and β-catenin.\nSecond line\twith a tab."
     (tmp_path / "in" / "note.txt").write_text(text, encoding="utf-8")
     with open(tmp_path / "in" / "docs.jsonl", "w", encoding="utf-8") as f:
-        f.write(json.dumps({"id": "d1", "text": "BRCA1 and TP53."}) + "\n" + json.dumps({"id": "d2", "text": ""}) + "\n")
+        f.write(
+            json.dumps({"id": "d1", "text": "BRCA1 and TP53."}) + "\n" + json.dumps({"id": "d2", "text": ""}) + "\n"
+        )
     tag(tmp_path / "in", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--task", "Gene")
     recs = [json.loads(l) for f in ("note.jsonl", "docs.jsonl") for l in open(tmp_path / "out" / f, encoding="utf-8")]
     assert recs[0]["text"] == text and [r["id"] for r in recs[1:]] == ["d1", "d2"]
     for r in recs:
-        assert all(r["text"][e["start"]:e["end"]] == e["text"] for e in r["entities"])
+        assert all(r["text"][e["start"] : e["end"]] == e["text"] for e in r["entities"])
     assert recs[2]["entities"] == []
     assert "😀" in {e["text"] for e in recs[0]["entities"]}
 
@@ -116,8 +117,12 @@ def test_overlapping_merges_nested_entities_of_two_types():
 
         def tag(self, texts, task, passages, only=None):
             calls.append((task, only))
-            found = {"ALL": [(0, 25, "Disease")], "Gene": [(0, 14, "Gene")], "Disease": [(0, 25, "Disease")],
-                     "Chemical": [(30, 37, "Chemical")]}.get(task, [])
+            found = {
+                "ALL": [(0, 25, "Disease")],
+                "Gene": [(0, 14, "Gene")],
+                "Disease": [(0, 25, "Disease")],
+                "Chemical": [(30, 37, "Chemical")],
+            }.get(task, [])
             return [[{"start": s, "end": e, "type": t, "text": text[s:e], "score": 1.0} for s, e, t in found]]
 
     def run(mode):
@@ -157,8 +162,17 @@ def test_killed_run_resumes_with_every_document_exactly_once(gene_checkpoint, tm
 
     src = corpus_file("pubtator", "BC5CDR_Test.PubTator")  # 500 documents
     out_dir = tmp_path / "out"
-    args = TAG + [str(src), "--model", str(gene_checkpoint), "--output_dir", str(out_dir), "--task", "Gene",
-                  "--chunk_docs", "25"]
+    args = TAG + [
+        str(src),
+        "--model",
+        str(gene_checkpoint),
+        "--output_dir",
+        str(out_dir),
+        "--task",
+        "Gene",
+        "--chunk_docs",
+        "25",
+    ]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     part = out_dir / "BC5CDR_Test.pubtator.part0"
     deadline = time.time() + 300
@@ -182,15 +196,31 @@ def test_killed_run_resumes_with_every_document_exactly_once(gene_checkpoint, tm
 def test_two_ranks_share_a_small_file_and_write_what_one_process_writes(gene_checkpoint, tmp_path):
     """torchrun with two (gloo, CPU) ranks: a 10-document file is cut into one chunk per rank, and the
     assembled output is byte for byte the single-process one."""
-    from aioner.tagging import chunk_size
+    from aioner.tagged_output import chunk_size
 
     assert chunk_size(10, 256, 2) == 5 and chunk_size(10_000, 256, 2) == 256 and chunk_size(0, 256, 2) == 1
     src = biored_head(tmp_path, 10)
     tag(src, "--model", gene_checkpoint, "--output_dir", tmp_path / "one", "--task", "Gene")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29537",
-           *TAG[1:], str(src), "--model", str(gene_checkpoint), "--output_dir", str(tmp_path / "two"), "--task", "Gene"]
-    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29537",
+        *TAG[1:],
+        str(src),
+        "--model",
+        str(gene_checkpoint),
+        "--output_dir",
+        str(tmp_path / "two"),
+        "--task",
+        "Gene",
+    ]
+    res = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert res.returncode == 0, res.stderr[-4000:]
     # One summary line, from rank 0 of two real ranks (two lone processes would each print theirs).
     assert res.stdout.count("tagged ") == 1 and "tagged 10 documents from 1 input(s) by 2 processes" in res.stdout
@@ -204,7 +234,9 @@ def test_compiled_tagging_writes_what_eager_tagging_writes(gene_checkpoint, tmp_
     tag(src, "--model", gene_checkpoint, "--output_dir", tmp_path / "eager", "--task", "Gene")
     res = tag(src, "--model", gene_checkpoint, "--output_dir", tmp_path / "compiled", "--task", "Gene", "--compile")
     assert "tagging uncompiled" not in res.stderr  # it really compiled
-    assert (tmp_path / "compiled" / "biored.pubtator").read_bytes() == (tmp_path / "eager" / "biored.pubtator").read_bytes()
+    assert (tmp_path / "compiled" / "biored.pubtator").read_bytes() == (
+        tmp_path / "eager" / "biored.pubtator"
+    ).read_bytes()
 
 
 def test_a_failing_compile_falls_back_to_eager(monkeypatch):
@@ -213,6 +245,7 @@ def test_a_failing_compile_falls_back_to_eager(monkeypatch):
     def broken_compile(fn, **kwargs):
         def run(*a, **k):
             raise RuntimeError("no C++ compiler")
+
         return run
 
     model, tokenizer = tiny_tagger()
@@ -241,16 +274,26 @@ def test_bad_inputs_are_named_and_the_run_goes_on(gene_checkpoint, tmp_path):
     assert "noabs.pubtator" in err and "document 123" in err
     assert "gone.txt" in err
     assert (tmp_path / "out" / "good.jsonl").exists() and (tmp_path / "out" / "noabs.pubtator").exists()
-    res = tag(inp / "good.txt", "--model", gene_checkpoint, "--output_dir", tmp_path / "o2", "--task", "Protein",
-              check=False)
+    res = tag(
+        inp / "good.txt", "--model", gene_checkpoint, "--output_dir", tmp_path / "o2", "--task", "Protein", check=False
+    )
     assert res.returncode == 2 and "unknown task 'Protein'" in res.stderr
 
 
 def test_html_view(gene_checkpoint, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("BRCA1 <b>causes</b> cancer & more.")
-    tag(tmp_path / "in", "--model", gene_checkpoint, "--output_dir", tmp_path / "out", "--overlapping", "union",
-        "--html", tmp_path / "view.html")
+    tag(
+        tmp_path / "in",
+        "--model",
+        gene_checkpoint,
+        "--output_dir",
+        tmp_path / "out",
+        "--overlapping",
+        "union",
+        "--html",
+        tmp_path / "view.html",
+    )
     page = (tmp_path / "view.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<mark" in page and "Disease" in page
     assert "&lt;" in page and "<b>" not in page and "</b>" not in page  # input text is escaped

@@ -6,27 +6,30 @@ import sys
 import warnings
 
 import pytest
-
 from conftest import REPO, tiny_tagger
-from test_training import train
+from test_training import train_few_steps
 
 
 def test_training_record_counts_sentences_and_mentions_per_task():
     from aioner_scheme import training_record
 
     names = ["O-Disease", "B-Disease", "I-Disease", "O-ALL", "B-Gene", "I-Gene"]
-    rows = [{"task": "Disease", "labels": [0, 1, 2, 0, 1]}, {"task": "Disease", "labels": [0, 0]},
-            {"task": "ALL", "labels": [4, 5, 3, 1]}]
-    assert training_record(rows, names) == {"Disease": {"sentences": 2, "mentions": {"Disease": 2}},
-                                            "ALL": {"sentences": 1, "mentions": {"Gene": 1, "Disease": 1}}}
+    rows = [
+        {"task": "Disease", "labels": [0, 1, 2, 0, 1]},
+        {"task": "Disease", "labels": [0, 0]},
+        {"task": "ALL", "labels": [4, 5, 3, 1]},
+    ]
+    assert training_record(rows, names) == {
+        "Disease": {"sentences": 2, "mentions": {"Disease": 2}},
+        "ALL": {"sentences": 1, "mentions": {"Gene": 1, "Disease": 1}},
+    }
 
 
 @pytest.fixture(scope="module")
 def disease_only(tiny_encoder, tmp_path_factory):
     """An AIO model (all six single-type tags and ALL) trained a few steps on NCBI-Disease alone."""
     out = tmp_path_factory.mktemp("disease") / "model"
-    train("--recipe", "aioner", "--corpora", "NCBI-Disease", "--sample", 6, "--epochs", 1, "--max_steps", 2,
-          "--batch_size", 8, "--encoder", tiny_encoder, "--eval_test", "--output_dir", out)
+    train_few_steps("aioner", ["NCBI-Disease"], out, tiny_encoder, max_steps=2)
     return out
 
 
@@ -63,8 +66,16 @@ def test_overlapping_runs_no_untrained_pass(disease_only, tmp_path):
     assert tagger.tasks == ["Disease"]
     assert set(tagger.skipped) == {"Gene", "Chemical", "Species", "Variant", "CellLine"}
     (tmp_path / "in.txt").write_text("Hereditary breast cancer in HeLa cells.\n")
-    cli = [sys.executable, "-m", "aioner.tagging", str(tmp_path / "in.txt"), "--model", str(disease_only),
-           "--output_dir", str(tmp_path / "out")]
+    cli = [
+        sys.executable,
+        "-m",
+        "aioner.tagging",
+        str(tmp_path / "in.txt"),
+        "--model",
+        str(disease_only),
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
     res = subprocess.run(cli + ["--task", "Disease", "--overlapping"], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "skipped the single-type tasks" in res.stderr and "CellLine" in res.stderr

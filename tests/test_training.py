@@ -9,16 +9,19 @@ import time
 
 import pytest
 import torch
-
 from conftest import REPO
+
+from aioner.testing import train_args
+from dataset_scripts.corpora import get_corpus
 
 TRAIN = [sys.executable, str(REPO / "train.py")]
 
 
 def train(*args, check=True, timeout=900):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    out = subprocess.run(TRAIN + [str(a) for a in args], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=timeout)
+    out = subprocess.run(
+        TRAIN + [str(a) for a in args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and out.returncode != 0:
         raise AssertionError(f"train.py failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
     return out
@@ -27,9 +30,14 @@ def train(*args, check=True, timeout=900):
 @pytest.fixture(scope="session")
 def single_run(tiny_encoder, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "single"
-    train("--recipe", "single", "--corpora", "BioRED", "--sample", 12, "--epochs", 2, "--encoder", tiny_encoder,
-          "--batch_size", 16, "--output_dir", out)
+    train(*train_args("single", ["BioRED"], out, sample=12, epochs=2, encoder=tiny_encoder, batch_size=16))
     return out
+
+
+def train_few_steps(recipe: str, corpora: list[str], out, encoder: str, max_steps: int):
+    """``max_steps`` steps of ``recipe`` on 6 documents a corpus, batches of 8, with ``encoder``, then test."""
+    options = dict(sample=6, epochs=1, max_steps=max_steps, batch_size=8, encoder=encoder, eval_test=True)
+    return train(*train_args(recipe, corpora, out, **options))
 
 
 def test_single_recipe_trains_saves_scores_and_writes_a_card(single_run):
@@ -61,15 +69,11 @@ def test_finetune_keeps_encoder_and_reinitialises_the_output_layer(single_run, t
 
     base, _ = load_checkpoint(str(single_run))
     out = tmp_path / "ft"
-    train("--recipe", "finetune", "--init_from", single_run, "--corpora", "AnEM", "--sample", 30,
-          "--epochs", 1, "--max_steps", 1, "--learning_rate", 0.0, "--head_learning_rate", 0.0,
-          "--eval_test", "--output_dir", out)
+    options = dict(init_from=single_run, sample=30, epochs=1, max_steps=1, learning_rate=0.0, head_learning_rate=0.0)
+    train(*train_args("finetune", ["AnEM"], out, **options, eval_test=True))
     tuned, tok = load_checkpoint(str(out))
-    assert tuned.config.scheme.tasks == {"AnEM": ["Cell", "Multi-tissue_structure", "Pathological_formation",
-                                                   "Organ", "Organism_substance", "Tissue", "Cellular_component",
-                                                   "Organism_subdivision", "Anatomical_system",
-                                                   "Immaterial_anatomical_entity",
-                                                   "Developing_anatomical_structure"]}
+    # The new task is the corpus' eleven types, in the registry's order.
+    assert tuned.config.scheme.tasks == {"AnEM": get_corpus("AnEM").entity_types}
     assert tok.convert_tokens_to_ids("<AnEM>") != tok.unk_token_id
     old, new = base.state_dict(), tuned.state_dict()
     for name, value in old.items():
@@ -83,9 +87,8 @@ def test_finetune_keeps_encoder_and_reinitialises_the_output_layer(single_run, t
 
 def test_gerbera_runs_both_stages_and_ends_with_target_labels_only(tiny_encoder, tmp_path):
     out = tmp_path / "gerbera"
-    res = train("--recipe", "gerbera", "--corpora", "NCBI-Disease", "--general", "CoNLL-2003",
-                "--general_sample", 60, "--sample", 10, "--epochs", 1, "--encoder", tiny_encoder,
-                "--eval_test", "--output_dir", out)
+    options = dict(general="CoNLL-2003", general_sample=60, sample=10, epochs=1, encoder=tiny_encoder)
+    res = train(*train_args("gerbera", ["NCBI-Disease"], out, **options, eval_test=True))
     assert "GERBERA stage 1" in res.stdout and "stage 2" in res.stdout
     stage1 = json.loads((out / "stage1" / "config.json").read_text())
     final = json.loads((out / "config.json").read_text())
@@ -95,17 +98,15 @@ def test_gerbera_runs_both_stages_and_ends_with_target_labels_only(tiny_encoder,
 
 def test_merged_recipe_adds_the_new_types_to_the_aio_labels(tiny_encoder, tmp_path):
     out = tmp_path / "merged"
-    train("--recipe", "merged", "--corpora", "AnatEM", "--sample", 3, "--epochs", 1, "--max_steps", 2,
-          "--encoder", tiny_encoder, "--eval_test", "--output_dir", out)
+    train(*train_args("merged", ["AnatEM"], out, sample=3, epochs=1, max_steps=2, encoder=tiny_encoder, eval_test=True))
     labels = json.loads((out / "config.json").read_text())["label2id"]
     assert {"B-Gene", "O-ALL", "B-Anatomy", "O-AnatEM"} <= set(labels) and len(labels) == 22
 
 
 def test_kill_9_then_resume_continues_from_the_saved_step(tiny_encoder, tmp_path):
     out = tmp_path / "resume"
-    args = TRAIN + ["--recipe", "single", "--corpora", "BioRED", "--sample", "40", "--epochs", "2",
-                    "--batch_size", "8", "--save_steps", "3", "--encoder", tiny_encoder, "--eval_test",
-                    "--output_dir", str(out)]
+    options = dict(sample=40, epochs=2, batch_size=8, save_steps=3, encoder=tiny_encoder, eval_test=True)
+    args = TRAIN + train_args("single", ["BioRED"], out, **options)
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while time.time() < deadline and not list((out / "train_state").glob("step_*/progress.json")):
@@ -118,8 +119,11 @@ def test_kill_9_then_resume_continues_from_the_saved_step(tiny_encoder, tmp_path
     assert step < 2 * 40  # killed mid-run
     res = train(*args[2:-2], "--output_dir", out, "--resume_from_checkpoint", "latest")
     assert "resumed from" in res.stdout and f"step {step}" in res.stdout
-    final = json.loads(max((out / "train_state").glob("step_*/progress.json"),
-                           key=lambda p: int(p.parent.name.split("_")[1])).read_text())
+    final = json.loads(
+        max(
+            (out / "train_state").glob("step_*/progress.json"), key=lambda p: int(p.parent.name.split("_")[1])
+        ).read_text()
+    )
     assert final["epoch"] == 2 and final["global_step"] > step
     # The epoch cut by the kill keeps what it trained before its checkpoint: both epochs count the
     # same training set's tokens, each batch once (steps redone after the checkpoint are not doubled).
@@ -136,8 +140,17 @@ def test_bad_inputs_are_clear_and_overwrite_nothing(single_run, tmp_path):
     res = train("--recipe", "single", "--corpora", "BioRED", "--sample", 2, "--output_dir", single_run, check=False)
     assert res.returncode != 0 and "already holds a training run" in res.stderr
     assert (single_run / "model.safetensors").stat().st_mtime_ns == before
-    res = train("--recipe", "finetune", "--init_from", single_run, "--corpora", "BioRED",
-                "--output_dir", tmp_path / "y", check=False)
+    res = train(
+        "--recipe",
+        "finetune",
+        "--init_from",
+        single_run,
+        "--corpora",
+        "BioRED",
+        "--output_dir",
+        tmp_path / "y",
+        check=False,
+    )
     assert res.returncode != 0 and "already has the types" in res.stderr
     res = train("--recipe", "finetune", "--corpora", "AnEM", "--output_dir", tmp_path / "z", check=False)
     assert res.returncode != 0 and "needs --init_from" in res.stderr
@@ -146,9 +159,22 @@ def test_bad_inputs_are_clear_and_overwrite_nothing(single_run, tmp_path):
 LAUNCHERS = {
     "torchrun": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"],
     # On a machine without a GPU, --multi_gpu is what gives two real (gloo) ranks; --cpu starts one process.
-    "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                   "--main_process_port", "29534", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   "--num_machines", "1"],
+    "accelerate": [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        "29534",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--num_machines",
+        "1",
+    ],
 }
 
 
@@ -156,9 +182,8 @@ LAUNCHERS = {
 def test_two_processes_synchronise_gradients(tiny_encoder, tmp_path, launcher):
     """Two real ranks (gloo on CPU); both end with identical weights and the result loads."""
     out = tmp_path / "ddp"
-    cmd = LAUNCHERS[launcher] + [
-           str(REPO / "train.py"), "--recipe", "single", "--corpora", "BioRED", "--sample", "8", "--epochs", "1",
-           "--batch_size", "8", "--encoder", tiny_encoder, "--eval_test", "--output_dir", str(out)]
+    options = dict(sample=8, epochs=1, batch_size=8, encoder=tiny_encoder, eval_test=True)
+    cmd = LAUNCHERS[launcher] + [str(REPO / "train.py"), *train_args("single", ["BioRED"], out, **options)]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-4000:]
     assert "parameter sums equal on 2 ranks" in res.stdout + res.stderr

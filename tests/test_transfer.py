@@ -2,21 +2,29 @@
 
 import json
 import subprocess
-import sys
 
 import pytest
 import torch
-
 from conftest import REPO, run_python, tiny_tagger
 
-TEXTS = ["BRCA1 mutations cause breast cancer in women.",
-         "Aspirin (acetylsalicylic acid) reduced IL-6 levels in mice treated with LPS; p53 was unchanged."]
+from aioner.testing import TAG
+
+TEXTS = [
+    "BRCA1 mutations cause breast cancer in women.",
+    "Aspirin (acetylsalicylic acid) reduced IL-6 levels in mice treated with LPS; p53 was unchanged.",
+]
 
 
 def entities_of(model, tokenizer, task="ALL"):
     from pipeline_aioner import AIONERTagger
 
     return AIONERTagger(model, tokenizer).tag(TEXTS, task)
+
+
+def tag_cli(src, models: list, out, *options):
+    """``aioner-tag SRC --model MODELS --output_dir OUT OPTIONS`` in a subprocess, its output captured."""
+    args = [src, "--model", *models, "--output_dir", out, *options]
+    return subprocess.run(TAG + [str(a) for a in args], cwd=REPO, capture_output=True, text=True)
 
 
 # ----- ensembles -----
@@ -30,8 +38,9 @@ def test_ensemble_of_a_model_with_itself_equals_the_model(decoder):
     alone = entities_of(model, tokenizer)
     together = entities_of(AIONEREnsemble([model, model]).eval(), tokenizer)
     assert sum(map(len, alone)) > 0
-    assert [[(e["start"], e["end"], e["type"]) for e in d] for d in together] == \
-           [[(e["start"], e["end"], e["type"]) for e in d] for d in alone]
+    assert [[(e["start"], e["end"], e["type"]) for e in d] for d in together] == [
+        [(e["start"], e["end"], e["type"]) for e in d] for d in alone
+    ]
     for a, b in zip(alone, together):
         assert [e["score"] for e in a] == pytest.approx([e["score"] for e in b], abs=1e-5)
 
@@ -77,22 +86,29 @@ def test_ensemble_pipeline_and_cli(tmp_path):
     members = [str(tmp_path / "m1"), str(tmp_path / "m2")]
     pipe = ensemble_pipeline(members)
     out = pipe(TEXTS[0])
-    assert all(TEXTS[0][e["start"]:e["end"]] == e["text"] for e in out)
+    assert all(TEXTS[0][e["start"] : e["end"]] == e["text"] for e in out)
     (tmp_path / "in.txt").write_text(TEXTS[1], encoding="utf-8")
-    res = subprocess.run([sys.executable, "-m", "aioner.tagging", str(tmp_path / "in.txt"), "--model", *members,
-                          "--output_dir", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True)
+    res = tag_cli(tmp_path / "in.txt", members, tmp_path / "out")
     assert res.returncode == 0, res.stderr[-3000:]
     rec = json.loads((tmp_path / "out" / "in.jsonl").read_text())
-    assert [(e["start"], e["end"], e["type"]) for e in rec["entities"]] == \
-           [(e["start"], e["end"], e["type"]) for e in pipe(TEXTS[1])]
+    assert [(e["start"], e["end"], e["type"]) for e in rec["entities"]] == [
+        (e["start"], e["end"], e["type"]) for e in pipe(TEXTS[1])
+    ]
 
 
 # ----- gazetteers -----
 def test_gazetteer_matches_at_exact_offsets_in_unicode_text():
     from aioner.gazetteer import Entry, Gazetteer
 
-    g = Gazetteer([Entry("IL-2", "Gene"), Entry("TNF-α", "Gene"), Entry("growth hormone", "Gene"),
-                   Entry("CO", "Chemical"), Entry("İstanbul virus", "Species")])
+    g = Gazetteer(
+        [
+            Entry("IL-2", "Gene"),
+            Entry("TNF-α", "Gene"),
+            Entry("growth hormone", "Gene"),
+            Entry("CO", "Chemical"),
+            Entry("İstanbul virus", "Species"),
+        ]
+    )
     text = "😀 TNF-Α and IL-2-induced Growth\u00a0hormone? No: IL-2R, co. Yes: CO, İstanbul virus."
     found = [(text[s:e], en.type) for s, e, en in g.matches(text)]
     # any case for long terms, exact case for short ones; word boundaries; NBSP is not a space
@@ -104,16 +120,24 @@ def test_gazetteer_matches_at_exact_offsets_in_unicode_text():
 def test_gazetteer_longest_leftmost_and_modes():
     from aioner.gazetteer import Entry, Gazetteer
 
-    g = Gazetteer([Entry("growth hormone", "Gene"), Entry("growth hormone deficiency", "Disease"),
-                   Entry("aspirin", "Chemical")])
+    g = Gazetteer(
+        [Entry("growth hormone", "Gene"), Entry("growth hormone deficiency", "Disease"), Entry("aspirin", "Chemical")]
+    )
     text = "Growth hormone deficiency and aspirin; insulin too."
-    assert [(text[s:e], en.type) for s, e, en in g.matches(text)] == \
-           [("Growth hormone deficiency", "Disease"), ("aspirin", "Chemical")]
-    pred = [{"start": 39, "end": 46, "type": "Chemical", "score": 0.9, "text": "insulin"},
-            {"start": 30, "end": 37, "type": "Chemical", "score": 0.95, "text": "aspirin"}]
+    assert [(text[s:e], en.type) for s, e, en in g.matches(text)] == [
+        ("Growth hormone deficiency", "Disease"),
+        ("aspirin", "Chemical"),
+    ]
+    pred = [
+        {"start": 39, "end": 46, "type": "Chemical", "score": 0.9, "text": "insulin"},
+        {"start": 30, "end": 37, "type": "Chemical", "score": 0.95, "text": "aspirin"},
+    ]
     recall = g.apply(text, pred, "recall")
-    assert [(e["text"], e.get("source")) for e in recall] == \
-           [("Growth hormone deficiency", "gazetteer"), ("aspirin", None), ("insulin", None)]
+    assert [(e["text"], e.get("source")) for e in recall] == [
+        ("Growth hormone deficiency", "gazetteer"),
+        ("aspirin", None),
+        ("insulin", None),
+    ]
     precision = g.apply(text, pred, "precision")
     assert [e["text"] for e in precision] == ["aspirin"]  # insulin: a Chemical without dictionary support
     assert [e["text"] for e in g.apply(text, pred, "precision", min_score=0.8)] == ["aspirin", "insulin"]
@@ -158,31 +182,29 @@ def test_tagging_cli_applies_a_gazetteer(tmp_path):
     ckpt = save_checkpoint(model, tok, tmp_path / "silent")
     (tmp_path / "g.tsv").write_text("acetylsalicylic acid\tChemical\nmice\tSpecies\n", encoding="utf-8")
     (tmp_path / "in.txt").write_text(TEXTS[1], encoding="utf-8")
-    res = subprocess.run([sys.executable, "-m", "aioner.tagging", str(tmp_path / "in.txt"), "--model", str(ckpt),
-                          "--output_dir", str(tmp_path / "out"), "--gazetteer", str(tmp_path / "g.tsv"),
-                          "--gazetteer_mode", "recall"], cwd=REPO, capture_output=True, text=True)
+    res = tag_cli(
+        tmp_path / "in.txt", [ckpt], tmp_path / "out", "--gazetteer", tmp_path / "g.tsv", "--gazetteer_mode", "recall"
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     ents = json.loads((tmp_path / "out" / "in.jsonl").read_text())["entities"]
-    assert [(TEXTS[1][e["start"]:e["end"]], e["type"]) for e in ents] == \
-           [("acetylsalicylic acid", "Chemical"), ("mice", "Species")]
-    bad = subprocess.run([sys.executable, "-m", "aioner.tagging", str(tmp_path / "in.txt"), "--model", str(ckpt),
-                          "--output_dir", str(tmp_path / "out2"), "--gazetteer", str(tmp_path / "nope.tsv")],
-                         cwd=REPO, capture_output=True, text=True)
+    assert [(TEXTS[1][e["start"] : e["end"]], e["type"]) for e in ents] == [
+        ("acetylsalicylic acid", "Chemical"),
+        ("mice", "Species"),
+    ]
+    bad = tag_cli(tmp_path / "in.txt", [ckpt], tmp_path / "out2", "--gazetteer", tmp_path / "nope.tsv")
     assert bad.returncode == 2 and "nope.tsv" in bad.stderr
 
 
 # ----- the BiLSTM head -----
 def bilstm_tagger():
-    from transformers import BertConfig
-
     from aioner.checkpoint import resolve_encoder, tokenizer_with_tags
+    from aioner.testing import tiny_bert_config
     from aioner_scheme import AIOScheme
     from modeling_aioner import AIONERConfig, AIONERForTokenClassification
 
     torch.manual_seed(0)
     tokenizer = tokenizer_with_tags(resolve_encoder(None), AIOScheme())
-    encoder = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64)
+    encoder = tiny_bert_config(vocab_size=len(tokenizer))
     config = AIONERConfig(encoder_config=encoder.to_dict(), head="bilstm", lstm_size=16)
     return AIONERForTokenClassification(config).eval(), tokenizer
 
@@ -200,10 +222,10 @@ def test_bilstm_head_round_trips_through_trust_remote_code(tmp_path):
     run_python(f"""
 import torch
 from transformers import AutoModelForTokenClassification
-m = AutoModelForTokenClassification.from_pretrained({str(tmp_path / 'ckpt')!r}, trust_remote_code=True).eval()
+m = AutoModelForTokenClassification.from_pretrained({str(tmp_path / "ckpt")!r}, trust_remote_code=True).eval()
 assert m.config.head == 'bilstm' and m.lstm.hidden_size == 16
 with torch.no_grad():
-    torch.save(m(input_ids=torch.load({str(tmp_path / 'ids.pt')!r})).logits, {str(tmp_path / 'out.pt')!r})
+    torch.save(m(input_ids=torch.load({str(tmp_path / "ids.pt")!r})).logits, {str(tmp_path / "out.pt")!r})
 """)
     torch.testing.assert_close(torch.load(tmp_path / "out.pt"), expected, rtol=0, atol=0)
 

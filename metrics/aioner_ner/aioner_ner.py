@@ -63,9 +63,12 @@ class AionerNer(evaluate.Metric):
     def _info(self):
         seq = datasets.Sequence(datasets.Value("string", id="label"), id="sequence")
         return evaluate.MetricInfo(
-            description=_DESCRIPTION, citation=_CITATION, inputs_description=_KWARGS_DESCRIPTION,
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features({"predictions": seq, "references": seq}),
-            codebase_urls=["https://github.com/ncbi/AIONER", "https://github.com/chakki-works/seqeval"])
+            codebase_urls=["https://github.com/ncbi/AIONER", "https://github.com/chakki-works/seqeval"],
+        )
 
     def _compute(self, predictions, references, mode="strict"):
         if mode not in ("strict", None):
@@ -91,6 +94,7 @@ class AionerNer(evaluate.Metric):
         p, r, f = _prf(len(gold & pred), len(pred), len(gold))
         words = sum(len(s) for s in refs)
         correct = sum(a == b for rs, ps in zip(refs, preds) for a, b in zip(rs, ps))
-        out.update(overall_precision=p, overall_recall=r, overall_f1=f,
-                   overall_accuracy=correct / words if words else 0.0)
+        out.update(
+            overall_precision=p, overall_recall=r, overall_f1=f, overall_accuracy=correct / words if words else 0.0
+        )
         return out
