@@ -21,7 +21,7 @@ import warnings
 from bisect import bisect_left
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 
 import torch
@@ -39,6 +39,7 @@ try:  # inside a checkpoint folder these are sibling modules
         word_pieces,
     )
     from .aioner_text import segment
+    from .modeling_aioner import pack
 except ImportError:  # from a source checkout or an installed package
     from aioner_scheme import (
         AIOScheme,
@@ -51,6 +52,7 @@ except ImportError:  # from a source checkout or an installed package
         word_pieces,
     )
     from aioner_text import segment
+    from modeling_aioner import pack
 
 # Padded sub-words per forward batch: large enough to keep the matmuls efficient, small enough
 # that the activations stay in cache. Measured on a 2-core CPU (MiniLM, BioRED test): 2,048
@@ -68,6 +70,20 @@ class Window:
     input_ids: list[int]
     firsts: list[int]  # position of each word's first sub-word in input_ids
     words: list[tuple[int, int]]  # character span of each word in its text
+
+
+@dataclass
+class WordGroup:
+    """Sentences of one text that windows are cut from together (one sentence, or the whole text)."""
+
+    text_index: int
+    text: str
+    sentences: list[list[tuple[int, int]]]  # each sentence's word spans
+    keep: list[bool]  # whether each sentence is wanted (``only=``)
+    words: list[tuple[int, int]] = field(init=False)  # the sentences' word spans, in order
+
+    def __post_init__(self):
+        self.words = [span for sentence in self.sentences for span in sentence]
 
 
 # What one more forward batch costs beyond its tokens (Python, kernel launches, small-matmul
@@ -248,6 +264,7 @@ class AIONERTagger:
         self.context = getattr(model.config, "context", "sentence")
         self.context_margin = getattr(model.config, "context_margin", 0)
         self._piece_cache: dict[str, list[int]] = {}
+        self._frames: dict[str, tuple[list[int], list[int]]] = {}  # task -> its tags and special tokens
 
     # ----- text -> windows -----
     def windows(
@@ -270,8 +287,21 @@ class AIONERTagger:
         A text's sentences are read as training read a document's (``config.context``): each alone,
         packed, or with margins of their neighbours' words (``aioner_scheme.document_windows``)."""
         check_trained(self.scheme.check_task(task), self.trained_tasks)
-        frame = task_frame(self.tokenizer, task, self.task_tags)
-        groups = []  # (text index, text, sentences (word spans), whether each is wanted)
+        groups = self.word_groups(texts, passages, first_index, only)
+        pieces = self.pieces_of(groups)
+        counts = [[len(x) for x in p] for p in pieces]
+        return [self.window(groups[g], pieces[g], cut, task) for g, cut in self.plan(groups, counts, self.budget)]
+
+    def word_groups(
+        self,
+        texts: Sequence[str],
+        passages: Sequence[Sequence[tuple[int, int]] | None] | None = None,
+        first_index: int = 0,
+        only: Sequence[Sequence[tuple[int, int]]] | None = None,
+    ) -> list[WordGroup]:
+        """The runs of sentences that windows are cut from: each sentence alone (``context="sentence"``),
+        or a text's sentences together (packing and margins read across sentences)."""
+        groups = []
         for i, text in enumerate(texts):
             try:
                 text.encode("utf-8")
@@ -285,31 +315,49 @@ class AIONERTagger:
             ]
             keep = [wanted is None or wanted(sentence[0][0], sentence[-1][1]) for sentence in sentences]
             if self.context == "sentence":  # no context: each wanted sentence is read alone
-                groups += [(first_index + i, text, [sent], [True]) for sent, k in zip(sentences, keep) if k]
+                groups += [WordGroup(first_index + i, text, [s], [True]) for s, k in zip(sentences, keep) if k]
             elif any(keep):
-                groups.append((first_index + i, text, sentences, keep))
+                groups.append(WordGroup(first_index + i, text, sentences, keep))
+        return groups
+
+    def pieces_of(self, groups: Sequence[WordGroup]) -> list[list[list[int]]]:
+        """Each group's words as this tokenizer's sub-word ids (new words sent to it in one call)."""
         if len(self._piece_cache) > 500_000:  # bounded memory over PubMed-scale runs
             self._piece_cache.clear()
-        words = [text[s:e] for _, text, sentences, _ in groups for sentence in sentences for s, e in sentence]
-        all_pieces = word_pieces(self.tokenizer, words, self._piece_cache)
-        inner = labelled_budget(self.budget, self.context, self.context_margin)
+        flat = word_pieces(self.tokenizer, [g.text[s:e] for g in groups for s, e in g.words], self._piece_cache)
         out, k = [], 0
-        for index, _, sentences, keep in groups:
-            spans = [span for sentence in sentences for span in sentence]
-            pieces = all_pieces[k : k + len(spans)]
-            k += len(spans)
-            counts, sentence_of = [], []
-            for n, sentence in enumerate(sentences):
-                counts.append([len(p) for p in pieces[len(sentence_of) : len(sentence_of) + len(sentence)]])
-                sentence_of += [n] * len(sentence)
-            for left, a, b, right in document_windows(counts, self.budget, self.context, self.context_margin):
-                if not any(keep[sentence_of[a] : sentence_of[b - 1] + 1]):
-                    continue
-                ids, firsts = build_input(
-                    self.tokenizer, pieces[a:b], task, inner, frame, left=pieces[left:a], right=pieces[b:right]
-                )
-                out.append(Window(index, ids, firsts, spans[a:b]))
+        for g in groups:
+            out.append(flat[k : k + len(g.words)])
+            k += len(g.words)
         return out
+
+    def plan(self, groups: Sequence[WordGroup], counts: Sequence[Sequence[int]], budget: int):
+        """``(group index, (left, start, end, right))`` for every window worth building:
+        ``aioner_scheme.document_windows`` over each group, given each word's sub-word count
+        (an ensemble plans one set of windows from the largest count any member's tokenizer gives)."""
+        for g, (group, c) in enumerate(zip(groups, counts)):
+            per_sentence, sentence_of = [], []
+            for n, sentence in enumerate(group.sentences):
+                per_sentence.append(c[len(sentence_of) : len(sentence_of) + len(sentence)])
+                sentence_of += [n] * len(sentence)
+            for left, a, b, right in document_windows(per_sentence, budget, self.context, self.context_margin):
+                if any(group.keep[sentence_of[a] : sentence_of[b - 1] + 1]):
+                    yield g, (left, a, b, right)
+
+    def window(
+        self, group: WordGroup, pieces: Sequence[list[int]], cut: tuple[int, int, int, int], task: str, budget=None
+    ) -> Window:
+        """The model input of one planned window: words ``[start, end)`` of ``group`` labelled, the rest
+        of ``cut = (left, start, end, right)`` as context. ``budget``: the sub-words it may hold (this
+        tagger's, unless an ensemble plans for members with smaller ones)."""
+        left, a, b, right = cut
+        inner = labelled_budget(budget or self.budget, self.context, self.context_margin)
+        if task not in self._frames:
+            self._frames[task] = task_frame(self.tokenizer, task, self.task_tags)
+        ids, firsts = build_input(
+            self.tokenizer, pieces[a:b], task, inner, self._frames[task], left=pieces[left:a], right=pieces[b:right]
+        )
+        return Window(group.text_index, ids, firsts, group.words[a:b])
 
     def batches(self, wins: list[Window]) -> list[list[Window]]:
         return length_batches(wins, self.tokens_per_batch)
@@ -330,18 +378,22 @@ class AIONERTagger:
     def label_windows(self, wins: list[Window], task: str):
         """(window, word label ids, word confidences) for every window, in batch order."""
         allowed = self.scheme.allowed_label_ids(task)
-        device = next(self.model.parameters()).device
         # Only a per-task model takes these: checkpoints saved before it carry code without them.
         task_id = self.scheme.task_index(task) if self.per_task else None
         decode_kwargs = {"task": task} if self.per_task else {}
         for batch in self.batches(wins):
-            inputs = {k: v.to(device) for k, v in self.collate(batch).items()}
-            with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                logits = self.emissions(inputs["input_ids"], inputs["attention_mask"], task_id)
-            paths, scores = self.model.decode_emissions(
-                logits, inputs["word_mask"], allowed, with_scores=True, **decode_kwargs
-            )
+            logits, word_mask = self.word_emissions(batch, task_id)
+            paths, scores = self.model.decode_emissions(logits, word_mask, allowed, with_scores=True, **decode_kwargs)
             yield from zip(batch, paths, scores)
+
+    def word_emissions(self, batch: list[Window], task_id=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The label scores of each window's words, ``[B, W, num_labels]`` (float32), and their mask
+        ``[B, W]``: the first sub-word's scores of each word, in order, whatever the tokenizer."""
+        device = next(self.model.parameters()).device
+        inputs = {k: v.to(device) for k, v in self.collate(batch).items()}
+        with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            logits = self.emissions(inputs["input_ids"], inputs["attention_mask"], task_id)
+        return pack(logits.float(), inputs["word_mask"])
 
     def _eager_emissions(self, input_ids, attention_mask, task_id=None):
         if task_id is None:

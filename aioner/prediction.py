@@ -23,18 +23,23 @@ def corpus_documents(corpus_name: str, split: str = "test"):
     real use); pre-tokenized corpora are rebuilt from their sentences. Documents are
     keyed by position, since some files repeat an id (NLM-Chem: one per passage).
     """
-    from dataset_scripts.aio import SplitReport, convert_split, rows_to_documents, scheme_for, task_mentions
-    from dataset_scripts.corpora import fetch, get_corpus
-    from dataset_scripts.pubtator import read_pubtator
+    from dataset_scripts.aio import (
+        SplitReport,
+        convert_split,
+        read_split,
+        rows_to_documents,
+        scheme_for,
+        task_mentions,
+    )
+    from dataset_scripts.corpora import get_corpus
 
     corpus = get_corpus(corpus_name)
     texts, passages, gold = [], [], []
     if corpus.format == "pubtator":
         report = SplitReport(corpus.name, split)
-        path = fetch(corpus.splits[split])
-        docs = list(read_pubtator(path, strict=False))
+        docs, path, _ = read_split(corpus, split, strict=False)  # "dev" of a corpus without one: train.py's
         for i, doc in enumerate(docs):
-            gold += [(str(i), m.start, m.end, m.type) for m in task_mentions(doc, corpus, report, str(path))]
+            gold += [(str(i), m.start, m.end, m.type) for m in task_mentions(doc, corpus, report, path)]
     else:
         rows, _ = convert_split(corpus, split)
         docs = list(rows_to_documents(rows, scheme_for(corpus).labels))

@@ -150,20 +150,26 @@ def _nests_with_another_type(entity: dict, kept: list[dict]) -> bool:
 def load_tagger(args, state) -> DocumentTagger | None:
     """The model(s), with the gazetteer if any, as a DocumentTagger; None (the error printed) when
     they cannot be loaded."""
-    from aioner.ensemble import load_ensemble
+    from aioner.ensemble import load_tagger as load_engine
     from aioner.gazetteer import Gazetteer, GazetteerTagger
-    from pipeline_aioner import PRECISIONS, AIONERTagger
+    from pipeline_aioner import PRECISIONS
 
     models = args.model if isinstance(args.model, list) else [args.model]
     if getattr(args, "allow_pickle", False):  # read by aioner.checkpoint.load_checkpoint
         os.environ["AIONER_ALLOW_PICKLE"] = "1"
     try:
-        model, tokenizer = load_ensemble(models, device=state.device)
+        engine = load_engine(
+            models,
+            state.device,
+            getattr(args, "ensemble_weights", None),
+            tokens_per_batch=args.tokens_per_batch,
+            autocast_dtype=PRECISIONS[args.precision],
+            compile=args.compile,
+        )
         gazetteer = Gazetteer.from_tsv(args.gazetteer) if args.gazetteer else None
     except (ValueError, OSError) as err:  # GazetteerError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return None
-    engine = AIONERTagger(model, tokenizer, args.tokens_per_batch, PRECISIONS[args.precision], compile=args.compile)
     if gazetteer is not None:
         engine = GazetteerTagger(engine, gazetteer, args.gazetteer_mode, args.gazetteer_min_score)
     tagger = DocumentTagger(
@@ -270,7 +276,14 @@ def main(argv=None) -> int:
         "--model",
         required=True,
         nargs="+",
-        help="checkpoint folder or Hub id; several: an ensemble (emissions averaged, one decoding)",
+        help="checkpoint folder or Hub id; several: an ensemble (word-level scores averaged, one decoding; "
+        "members may have different tokenizers)",
+    )
+    ap.add_argument(
+        "--ensemble_weights",
+        type=float,
+        nargs="+",
+        help="one weight per --model (default: uniform), e.g. chosen on a dev set",
     )
     ap.add_argument("--gazetteer", help="TSV of term<TAB>type[<TAB>id] applied after the model (aioner/gazetteer.py)")
     ap.add_argument(

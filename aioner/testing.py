@@ -2,7 +2,7 @@
 library does not use them.
 
 * tiny random models: ``tiny_bert_config`` (the 2-layer, 32-wide BERT they all share),
-  ``tiny_tagger`` (an AIONER model on it), ``gene_model`` (the same with a head that calls every
+  ``tiny_tagger`` (an AIONER model on it), ``char_tokenizer`` (a tokenizer unlike the embedded one), ``gene_model`` (the same with a head that calls every
   word an entity, so completeness is checkable), ``save_tiny_encoder`` (a random BERT saved like a
   Hub encoder);
 * ``train_args``: a ``train.py`` command line from keyword options;
@@ -39,8 +39,9 @@ def tiny_bert_config(**extra):
     return BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **extra)
 
 
-def tiny_tagger(decoder="crf", tasks=None, seed=0):
-    """An AIONER model on a 2-layer, 32-wide random BERT, with the embedded tokenizer plus task tags."""
+def tiny_tagger(decoder="crf", tasks=None, seed=0, tokenizer: str | None = None):
+    """An AIONER model on a 2-layer, 32-wide random BERT, with the embedded tokenizer (or the one
+    saved in the folder ``tokenizer``, e.g. ``char_tokenizer()``) plus task tags."""
     import torch
 
     from aioner.checkpoint import resolve_encoder, tokenizer_with_tags
@@ -49,10 +50,23 @@ def tiny_tagger(decoder="crf", tasks=None, seed=0):
 
     torch.manual_seed(seed)
     scheme = AIOScheme(tasks)
-    tokenizer = tokenizer_with_tags(resolve_encoder(None), scheme)
+    tokenizer = tokenizer_with_tags(tokenizer or resolve_encoder(None), scheme)
     encoder = tiny_bert_config(vocab_size=len(tokenizer), max_position_embeddings=512)
     config = AIONERConfig(encoder_config=encoder.to_dict(), tasks=scheme.to_pairs(), decoder=decoder)
     return AIONERForTokenClassification(config).eval(), tokenizer
+
+
+def char_tokenizer() -> str:
+    """A folder holding a WordPiece tokenizer whose vocabulary is single characters: it cuts every word
+    into characters, unlike the embedded encoder's (an ensemble member with another tokenizer)."""
+    from transformers import BertTokenizerFast
+
+    folder = Path(tempfile.mkdtemp(prefix="aioner-char-tokenizer-"))
+    chars = [chr(c) for c in range(33, 127)] + list("αβγδκµ°±×–—‘’“”")
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    (folder / "vocab.txt").write_text("\n".join(special + chars + ["##" + c for c in chars]) + "\n", encoding="utf-8")
+    BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=False).save_pretrained(folder)
+    return str(folder)
 
 
 def gene_model(labels=("B-Gene",)):

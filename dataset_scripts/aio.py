@@ -239,7 +239,7 @@ def _source_split(corpus: Corpus, split: str) -> str:
     return "train" if corpus.dev_from_train and split in ("train", "dev") else split
 
 
-def _read_split(corpus: Corpus, split: str, strict: bool) -> tuple[list[Document], str, list[CorpusFormatError]]:
+def read_split(corpus: Corpus, split: str, strict: bool) -> tuple[list[Document], str, list[CorpusFormatError]]:
     """The split's documents, the file read, and the reader problems tied to no document of it.
 
     Problems found inside a document are kept with it (``infons[PROBLEMS_KEY]``), so that
@@ -290,7 +290,7 @@ def read_documents(
     corpus: Corpus, split: str, report: SplitReport, *, strict: bool = False
 ) -> tuple[list[Document], str]:
     """The documents of a corpus split and the path read; reader problems go into ``report``."""
-    docs, path, orphans = _read_split(corpus, split, strict)
+    docs, path, orphans = read_split(corpus, split, strict)
     report.reader_problems = _problems(docs, orphans)
     return docs, path
 
@@ -315,7 +315,7 @@ def convert_split(
     corpus = get_corpus(corpus) if isinstance(corpus, str) else corpus
     scheme = scheme or scheme_for(corpus)
     report = SplitReport(corpus.name, split)
-    docs, source, orphans = _read_split(corpus, split, strict)
+    docs, source, orphans = read_split(corpus, split, strict)
     kept = [d for d in docs if d.id not in exclude_ids]
     report.test_overlap_removed = len(docs) - len(kept)
     docs = sample_documents(kept, sample, seed)

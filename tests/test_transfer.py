@@ -76,23 +76,129 @@ def test_ensemble_refuses_members_that_do_not_fit(tmp_path):
         load_ensemble([str(tmp_path / "a"), str(tmp_path / "b")])
 
 
+def with_entities(model, seed=1, every_word=None):
+    """``model`` with a head that predicts some entities (random biases), or calls every word ``every_word``."""
+    with torch.no_grad():
+        if every_word is None:
+            model.classifier.bias.normal_(0, 3, generator=torch.Generator().manual_seed(seed))
+        else:
+            model.classifier.bias.fill_(-100.0)
+            model.classifier.bias[model.config.label2id[every_word]] = 100.0
+    return model
+
+
+def spans(results):
+    return [[(e["start"], e["end"], e["type"]) for e in doc] for doc in results]
+
+
+@pytest.fixture(scope="module")
+def two_tokenizers():
+    """Two tiny members that cut words differently: the embedded WordPiece and single characters."""
+    from aioner.testing import char_tokenizer
+
+    a, tok_a = tiny_tagger(seed=1)
+    b, tok_b = tiny_tagger(seed=2, tokenizer=char_tokenizer())
+    assert tok_a.get_vocab() != tok_b.get_vocab()
+    return (with_entities(a, 1), tok_a), (with_entities(b, 2), tok_b)
+
+
+@pytest.mark.parametrize("decoder", ["crf", "softmax"])
+def test_ensemble_tagger_of_a_model_with_itself_equals_the_model(decoder):
+    from aioner.ensemble import EnsembleTagger
+    from pipeline_aioner import AIONERTagger
+
+    model, tokenizer = tiny_tagger(decoder, seed=3)
+    with_entities(model)
+    alone = AIONERTagger(model, tokenizer).tag(TEXTS)
+    together = EnsembleTagger([(model, tokenizer), (model, tokenizer)]).tag(TEXTS)
+    assert sum(map(len, alone)) > 0
+    assert spans(together) == spans(alone)
+    for a, b in zip(alone, together):
+        assert [e["score"] for e in a] == pytest.approx([e["score"] for e in b], abs=1e-6)
+
+
+def test_ensemble_across_tokenizers_averages_each_members_word_scores(two_tokenizers):
+    """Each member reads the words in its own sub-words, exactly as it would alone; their scores at
+    each word's first sub-word are averaged (weights normalized), and the offsets stay exact."""
+    from aioner.ensemble import EnsembleTagger
+    from pipeline_aioner import AIONERTagger
+
+    (a, tok_a), (b, tok_b) = two_tokenizers
+    ens = EnsembleTagger(two_tokenizers, weights=[3, 1])
+    wins = ens.windows_of(TEXTS, "ALL")
+    alone = [AIONERTagger(a, tok_a).windows_of(TEXTS, "ALL"), AIONERTagger(b, tok_b).windows_of(TEXTS, "ALL")]
+    for k, own in enumerate(alone):  # short sentences: the same windows as the member's own
+        assert [w.members[k].input_ids for w in wins] == [w.input_ids for w in own]
+        assert [w.words for w in wins] == [w.words for w in own]
+    assert len(wins[0].members[1].input_ids) > len(wins[0].members[0].input_ids)  # characters: more sub-words
+    with torch.no_grad():
+        combined, mask = ens.word_emissions(wins)
+        ea, ma = ens.taggers[0].word_emissions([w.members[0] for w in wins])
+        eb, mb = ens.taggers[1].word_emissions([w.members[1] for w in wins])
+    assert torch.equal(mask, ma) and torch.equal(mask, mb)
+    torch.testing.assert_close(combined, 0.75 * ea + 0.25 * eb)
+    torch.testing.assert_close(ens.model.crf.transitions, 0.75 * a.crf.transitions + 0.25 * b.crf.transitions)
+    tagged = ens.tag(TEXTS)
+    assert sum(map(len, tagged)) > 0
+    for text, doc in zip(TEXTS, tagged):
+        assert all(text[e["start"] : e["end"]] == e["text"] for e in doc)
+
+
+def test_ensemble_weights_pick_a_member(two_tokenizers):
+    """Weights (1, 0) give member 0's output exactly, whatever the other member's tokenizer."""
+    from aioner.ensemble import EnsembleTagger
+    from pipeline_aioner import AIONERTagger
+
+    (a, tok_a), _ = two_tokenizers
+    alone = AIONERTagger(a, tok_a).tag(TEXTS)
+    picked = EnsembleTagger(two_tokenizers, weights=[1, 0]).tag(TEXTS)
+    assert sum(map(len, alone)) > 0 and spans(picked) == spans(alone)
+    with pytest.raises(ValueError, match="one non-negative weight per member"):
+        EnsembleTagger(two_tokenizers, weights=[1])
+
+
+@pytest.mark.parametrize("context", ["sentence", "pack", "margin"])
+def test_ensemble_across_tokenizers_labels_every_word_once(context):
+    """Windows planned at the word level fit both members (one cuts words into characters, so long
+    sentences split by its counts): every word of every sentence comes out once, at its offsets."""
+    from aioner.ensemble import EnsembleTagger
+    from aioner.testing import char_tokenizer, long_text
+    from aioner_text import segment
+
+    members = []
+    for seed, tok in ((1, None), (2, char_tokenizer())):
+        model, tokenizer = tiny_tagger(seed=seed, tokenizer=tok)
+        model.config.window_length, model.config.context, model.config.context_margin = 64, context, 8
+        members.append((with_entities(model, every_word="B-Gene"), tokenizer))
+    texts = [long_text(400), *TEXTS]
+    ens = EnsembleTagger(members)
+    assert ens.budget < 64
+    for text, doc in zip(texts, ens.tag(texts)):
+        words = [span for sentence in segment(text) for span in sentence]
+        assert [(e["start"], e["end"]) for e in doc] == words
+    assert len(ens.windows_of(texts[:1], "ALL")) > 1  # the long text did not fit one window
+
+
 def test_ensemble_pipeline_and_cli(tmp_path):
+    """Members with different tokenizers through ``ensemble_pipeline`` and ``aioner-tag --model A B``."""
     from aioner.checkpoint import save_checkpoint
     from aioner.ensemble import ensemble_pipeline
+    from aioner.testing import char_tokenizer
 
-    for seed in (1, 2):
-        model, tok = tiny_tagger(seed=seed)
-        save_checkpoint(model, tok, tmp_path / f"m{seed}")
+    for seed, tok in ((1, None), (2, char_tokenizer())):
+        model, tok = tiny_tagger(seed=seed, tokenizer=tok)
+        save_checkpoint(with_entities(model, seed), tok, tmp_path / f"m{seed}")
     members = [str(tmp_path / "m1"), str(tmp_path / "m2")]
-    pipe = ensemble_pipeline(members)
+    pipe = ensemble_pipeline(members, weights=[2, 1])
     out = pipe(TEXTS[0])
     assert all(TEXTS[0][e["start"] : e["end"]] == e["text"] for e in out)
     (tmp_path / "in.txt").write_text(TEXTS[1], encoding="utf-8")
-    res = tag_cli(tmp_path / "in.txt", members, tmp_path / "out")
+    res = tag_cli(tmp_path / "in.txt", members, tmp_path / "out", "--ensemble_weights", 2, 1)
     assert res.returncode == 0, res.stderr[-3000:]
     rec = json.loads((tmp_path / "out" / "in.jsonl").read_text())
-    assert [(e["start"], e["end"], e["type"]) for e in rec["entities"]] == [
-        (e["start"], e["end"], e["type"]) for e in pipe(TEXTS[1])
+    expected = pipe(TEXTS[1])
+    assert expected and [(e["start"], e["end"], e["type"]) for e in rec["entities"]] == [
+        (e["start"], e["end"], e["type"]) for e in expected
     ]
 
 
