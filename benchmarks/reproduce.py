@@ -820,6 +820,8 @@ def crf_vs_softmax(ctx: Context) -> Plan:
         for (kind, dec), run in systems.items():
             s = ctx.system(run, "BioRED")
             s["tagging_seconds_measured"] = time_tagging(tagger_for(ctx.folder(run)), "BioRED", repeats)
+            if dec == "softmax":
+                s["wilcoxon_vs_crf"] = ctx.wilcoxon(run, systems[(kind, "crf")], "BioRED")
             out.setdefault(kind, {})[dec] = s
         md = [
             "| training data | output layer | F1 | tagging s (BioRED test) | paper F1 | paper GPU / CPU s |",
