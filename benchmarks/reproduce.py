@@ -54,6 +54,7 @@ SCALES = {
         "general_sample": None,
         "aio_corpora": None,
         "fig3_sizes": [10, 50, 100],
+        "fig3_equal_steps": False,
         "bio_red_whole": False,
         "bf16": False,
         "single_epochs": None,
@@ -108,6 +109,7 @@ SCALES = {
         "general_sample": 20,
         "aio_corpora": ["BioRED", "NCBI-Disease"],
         "fig3_sizes": [2],
+        "fig3_equal_steps": False,
         "bio_red_whole": False,
         "bf16": False,
         "single_epochs": None,
@@ -687,7 +689,7 @@ def fig3_baseline(ctx: Context, n: int) -> Run:
     (dev F1 5.3 at epoch 5, then 0). The paper trained every model to convergence (20 epochs, patience 5)."""
     docs, epochs = CORPUS_TOKENS["BioRED"][0], ctx.scale["epochs"]
     equal = max(epochs, math.ceil(epochs * docs / n))
-    if not ctx.scale.get("fig3_equal_steps") or equal == epochs:
+    if not ctx.scale["fig3_equal_steps"] or equal == epochs:
         return ctx.run("single", "BioRED", n)
     return replace(ctx.run("single", "BioRED", n, tag=f"e{equal}"), epochs=equal, patience=equal)
 

@@ -80,8 +80,11 @@ RECIPES = {  # experiment -> pieces some dry-run command must contain
         "--recipe mtl --sample 0.1 --corpus_sample BioRED=all --exclude_tests_of BioRED GNormPlus",
         "--recipe aioner --sample 0.1 --exclude_tests_of BioRED GNormPlus",
     ],
+    # fig3: the BioRED-capped baselines get the steps of 3 epochs over all 450 abstracts, every epoch run
     "fig3": [
-        "--recipe single --corpora BioRED --sample 10",
+        "--recipe single --corpora BioRED --sample 10 --epochs 135 --patience 135",
+        "--recipe single --corpora BioRED --sample 50 --epochs 27 --patience 27",
+        "--recipe single --corpora BioRED --sample 100 --epochs 14 --patience 14",
         "--recipe aioner --sample 0.1 --corpus_sample BioRED=10",
         "--corpus_sample BioRED=100",
     ],
@@ -98,6 +101,10 @@ RECIPES = {  # experiment -> pieces some dry-run command must contain
         "--recipe gerbera --corpora NCBI-Disease --general CoNLL-2003",
         "--recipe mtl --sample 0.1 --corpora NCBI-Disease BioRED",
         "--corpus_sample NCBI-Disease=all BioRED=all --exclude_tests_of NCBI-Disease",
+    ],
+    "cross_encoder": [
+        "--recipe single --corpora BioRED --epochs 3",
+        "--recipe single --corpora BioRED --encoder embedded:all-mpnet-base-v2 --epochs 3",
     ],
     "crf_vs_softmax": [
         "--recipe single --corpora BioRED --epochs",
@@ -133,7 +140,8 @@ def test_dry_run_prints_the_right_train_commands_and_writes_nothing(reproduce, e
     for piece in RECIPES[experiment]:
         assert any(piece in c for c in commands), (piece, commands)
     sampled_alone = [c for c in commands if "--recipe single" in c and "--sample 0.1" in c]
-    assert all("--epochs 3 " in c for c in commands if c not in sampled_alone)
+    capped = [c for c in commands if "--recipe single --corpora BioRED --sample " in c]  # fig3's equal steps
+    assert all("--epochs 3 " in c for c in commands if c not in sampled_alone + capped)
     assert all("--epochs 10 " in c for c in sampled_alone) and all("--eval_test --output_dir " in c for c in commands)
     if experiment == "fig4":  # AIONER-Pretrained starts from table2's AIO model
         assert any(f"--init_from {tmp_path}/runs/cpu/aioner-s0.1-BioREDall " in c for c in commands)
