@@ -7,6 +7,7 @@
     python -m benchmarks.reproduce gerbera --scale cpu         # NCBI-Disease, JNLPBA: alone vs + CoNLL-2003
     python -m benchmarks.reproduce crf_vs_softmax --scale cpu  # F1 and tagging time of both output layers
     python -m benchmarks.reproduce context --scale cpu         # sentence windows vs packed sentences vs margins (issue 18)
+    python -m benchmarks.reproduce head --scale cpu            # dense vs BiLSTM head, three seeds each (issue 18)
     python -m benchmarks.reproduce cross_encoder --scale cpu   # MiniLM + mpnet (two tokenizers) vs mpnet (issue 18)
 
 Every model is one ``python train.py ...`` run in its own folder ``<runs_dir>/<scale>/<name>``.
@@ -930,6 +931,60 @@ def context(ctx: Context) -> Plan:
     return Plan(runs, [(r, "BioRED") for r in runs], report, extra_seconds=tag_s)
 
 
+# Issue 18, lever 2: the BiLSTM head measured +1.96 F1 on one seed (results/seed3.json); three seeds each.
+HEAD_SEEDS = (0, 1, 2)
+
+
+def head(ctx: Context) -> Plan:
+    """Table 2's baseline recipe with the dense head (Dense+ReLU) and the BiLSTM head, three seeds each."""
+    whole = ctx.scale.get("bio_red_whole")
+    sample = None if whole else ctx.scale["sample"]
+    systems = {}
+    for kind in ("dense", "bilstm"):
+        for seed in HEAD_SEEDS:
+            if kind == "dense" and seed == 0:
+                systems[(kind, seed)] = ctx.baseline()  # table2's
+                continue
+            extra = (["--head", "bilstm"] if kind == "bilstm" else []) + (["--seed", str(seed)] if seed else [])
+            tag = "-".join(p for p in ("bilstm" if kind == "bilstm" else "", f"seed{seed}" if seed else "") if p)
+            systems[(kind, seed)] = ctx.run("single", "BioRED", sample, extra, tag)
+
+    def report():
+        import statistics
+
+        out, md = (
+            {},
+            ["| head | " + " | ".join(f"seed {s}" for s in HEAD_SEEDS) + " | mean ± sd |", "|---|---:|---:|---:|---:|"],
+        )
+        for kind in ("dense", "bilstm"):
+            runs = {seed: ctx.system(systems[(kind, seed)], "BioRED") for seed in HEAD_SEEDS}
+            f1 = [r["overall_f1"] for r in runs.values()]
+            out[kind] = {
+                "seeds": runs,
+                "mean_f1": round(statistics.mean(f1), 2),
+                "sd_f1": round(statistics.stdev(f1), 2) if len(f1) > 1 else 0.0,
+            }
+            md.append(f"| {kind} | " + " | ".join(map(str, f1)) + f" | {out[kind]['mean_f1']} ± {out[kind]['sd_f1']} |")
+        for seed in HEAD_SEEDS:  # paired by seed: same data order and initial encoder
+            out["bilstm"]["seeds"][seed]["wilcoxon_vs_dense"] = ctx.wilcoxon(
+                systems[("bilstm", seed)], systems[("dense", seed)], "BioRED"
+            )
+        delta = round(out["bilstm"]["mean_f1"] - out["dense"]["mean_f1"], 2)
+        md.append(f"\nBiLSTM − dense, mean over seeds: {delta:+} F1")
+        return (
+            {
+                **out,
+                "delta_mean_f1": delta,
+                "note": "F1 in %, strict, BioRED test; train.py's BioRED-alone recipe at this scale with "
+                "--head dense (Dense+ReLU, the paper's) or bilstm, seeds 0-2; Wilcoxon per seed, BiLSTM vs dense.",
+            },
+            "\n".join(md),
+        )
+
+    runs = list(systems.values())
+    return Plan(runs, [(r, "BioRED") for r in runs], report)
+
+
 # Issue 18, lever 5: members with different tokenizers, their word-level scores averaged (aioner.ensemble).
 CROSS_ENCODER = "embedded:all-mpnet-base-v2"
 CROSS_ENCODER_WEIGHTS = (0.5, 0.65, 0.8)  # mpnet's share, chosen on BioRED dev (MiniLM gets the rest)
@@ -1058,7 +1113,9 @@ def as_score(paper: dict) -> dict:
     }
 
 
-EXPERIMENTS = {f.__name__: f for f in (table2, table3, fig3, fig4, gerbera, crf_vs_softmax, context, cross_encoder)}
+EXPERIMENTS = {
+    f.__name__: f for f in (table2, table3, fig3, fig4, gerbera, crf_vs_softmax, context, head, cross_encoder)
+}
 # Results files named after the paper's table where the experiment's name says what it compares.
 RESULT_NAMES = {"crf_vs_softmax": "table4"}
 

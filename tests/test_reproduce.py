@@ -102,6 +102,11 @@ RECIPES = {  # experiment -> pieces some dry-run command must contain
         "--recipe mtl --sample 0.1 --corpora NCBI-Disease BioRED",
         "--corpus_sample NCBI-Disease=all BioRED=all --exclude_tests_of NCBI-Disease",
     ],
+    "head": [
+        "--recipe single --corpora BioRED --seed 1 --epochs 3",
+        "--recipe single --corpora BioRED --head bilstm --epochs 3",
+        "--recipe single --corpora BioRED --head bilstm --seed 2 --epochs 3",
+    ],
     "cross_encoder": [
         "--recipe single --corpora BioRED --epochs 3",
         "--recipe single --corpora BioRED --encoder embedded:all-mpnet-base-v2 --epochs 3",
