@@ -115,28 +115,47 @@ def corpus_path(*parts) -> Path | None:
     return path if path is not None and path.exists() else None
 
 
+# Runs argv[2:] and writes its peak RSS (KiB) to argv[1]. Why a go-between: Linux sets a process's
+# ru_maxrss at exec to the RSS it had before, and a child forked from a large process (pytest after
+# a few hundred tests: about 2 GiB) starts with its parent's pages, so the command's own peak is lost
+# under its parent's. This small process forks the command instead.
+_PEAK_RSS = """
+import os, resource, signal, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+if rc < 0:  # killed by a signal: die by the same one
+    signal.signal(-rc, signal.SIG_DFL)
+    os.kill(os.getpid(), -rc)
+sys.exit(rc)
+"""
+
+
 def run_measured(cmd, timeout=600, **kwargs) -> tuple[int, str, str, float]:
-    """(exit status, stdout, stderr, peak RSS in MiB) of a command, measured with wait4 on that process."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, **{"env": ONE_THREAD_ENV, **kwargs})
-        deadline = time.time() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.time() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.1)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
+    """(exit status, stdout, stderr, peak RSS in MiB) of a command; the peak is the command's own,
+    not its caller's (see ``_PEAK_RSS``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak_kib"
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        with open(out, "wb") as fout, open(err, "wb") as ferr:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _PEAK_RSS, str(peak), *map(str, cmd)],
+                stdout=fout,
+                stderr=ferr,
+                start_new_session=True,  # a timeout kills the command along with the go-between
+                **{"env": ONE_THREAD_ENV, **kwargs},
+            )
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        rss_kib = int(peak.read_text()) if peak.exists() else 0
         return (
             proc.returncode,
-            out.read().decode("utf-8", "replace"),
-            err.read().decode("utf-8", "replace"),
-            usage.ru_maxrss / 1024,
+            out.read_bytes().decode("utf-8", "replace"),
+            err.read_bytes().decode("utf-8", "replace"),
+            rss_kib / 1024,
         )
 
 

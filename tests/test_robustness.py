@@ -139,6 +139,21 @@ def test_size_extremes_no_crash_no_truncation_bounded_memory(gene_checkpoint, tm
     assert rss < 2000, f"peak RSS {rss:.0f} MiB tagging a 200,000-character document with a tiny model"
 
 
+def test_peak_rss_is_the_commands_own_not_its_callers():
+    """A child forked from a large process starts with its pages: CI's pytest (about 2 GiB after a few
+    hundred tests) once made the size test above read 2011 MiB for a 600 MiB run."""
+    import sys
+
+    ballast = bytearray(800 * 2**20)  # this process, 800 MiB larger
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touched, so resident
+    small = run_measured([sys.executable, "-c", "pass"])
+    big = run_measured([sys.executable, "-c", "b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096])"])
+    assert small[0] == big[0] == 0, (small, big)
+    assert small[3] < 200, small
+    assert 300 < big[3] < 500, big
+    del ballast
+
+
 def test_kill_9_repeatedly_then_resume_every_document_exactly_once(gene_checkpoint, tmp_path):
     """Two SIGKILLs mid-run (junk planted in the part file after each: a torn line, a record of
     another run, a non-record), --chunk_docs changed between them, then a run to the end."""
