@@ -111,6 +111,15 @@ RECIPES = {  # experiment -> pieces some dry-run command must contain
         "--recipe single --corpora BioRED --epochs 3",
         "--recipe single --corpora BioRED --encoder embedded:all-mpnet-base-v2 --epochs 3",
     ],
+    # best_model: the lever runs of context/head/cross_encoder, then all the data without any scored test set
+    "best_model": [
+        "--recipe single --corpora BioRED --context margin --context_margin 64 --epochs 3",
+        "--recipe single --corpora BioRED --head bilstm --epochs 3",
+        "--recipe single --corpora BioRED --encoder embedded:all-mpnet-base-v2 --epochs 3",
+        "--recipe aioner --exclude_tests_of BioRED GNormPlus NLM-Gene NCBI-Disease BC5CDR-Disease BC5CDR-Chemical "
+        "NLM-Chem Linnaeus Species-800 tmVar3 BioID --epochs 4 --patience 2",
+        "BioID --encoder embedded:all-mpnet-base-v2 --epochs 4 --patience 2",
+    ],
     "crf_vs_softmax": [
         "--recipe single --corpora BioRED --epochs",
         "--recipe single --corpora BioRED --decoder softmax",
@@ -146,7 +155,8 @@ def test_dry_run_prints_the_right_train_commands_and_writes_nothing(reproduce, e
         assert any(piece in c for c in commands), (piece, commands)
     sampled_alone = [c for c in commands if "--recipe single" in c and "--sample 0.1" in c]
     capped = [c for c in commands if "--recipe single --corpora BioRED --sample " in c]  # fig3's equal steps
-    assert all("--epochs 3 " in c for c in commands if c not in sampled_alone + capped)
+    all_data = [c for c in commands if "--recipe aioner --exclude_tests_of" in c and experiment == "best_model"]
+    assert all("--epochs 3 " in c for c in commands if c not in sampled_alone + capped + all_data)
     assert all("--epochs 10 " in c for c in sampled_alone) and all("--eval_test --output_dir " in c for c in commands)
     if experiment == "fig4":  # AIONER-Pretrained starts from table2's AIO model
         assert any(f"--init_from {tmp_path}/runs/cpu/aioner-s0.1-BioREDall " in c for c in commands)
@@ -186,3 +196,62 @@ def test_figures_are_png_files(reproduce, tmp_path):
     for name in ("f3.png", "f4.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+
+
+def test_best_model_smoke_scores_every_lever_and_the_combination(tiny_encoder, tmp_path):
+    res = run_script(*smoke_args("best_model", tiny_encoder, tmp_path), "--cross_encoder", tiny_encoder)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    result = json.loads((tmp_path / "results" / "best_model_smoke.json").read_text())
+    levers = result["levers"]
+    assert set(levers) == {
+        "baseline",
+        "context_margin",
+        "head_bilstm",
+        "encoder_mpnet",
+        "all_data",
+        "combined",
+        "ensemble",
+    }
+    for name, row in levers.items():
+        assert 0 <= row["bio_red"]["overall_f1"] <= 100 and set(row["bio_red"]["per_type_f1"]) >= TYPES, name
+        assert row["tagging_docs_per_s"] > 0 and row["train_seconds"] > 0, name
+        assert (row["externals"] is None) == (name not in ("all_data", "combined")), name
+        assert name == "baseline" or 0 <= row["wilcoxon_vs_baseline"]["p_value"] <= 1, name
+    assert set(levers["combined"]["externals"]) == {"NCBI-Disease"}  # the smoke scale's one external corpus
+    assert sum(levers["ensemble"]["weights"]) == pytest.approx(1)
+    commands = result["commands"]
+    assert "--exclude_tests_of BioRED NCBI-Disease" in commands["aioner-s4-clean"]
+    assert f"--encoder {tiny_encoder}" in commands["aioner-s4-clean-mpnet"]  # the second encoder
+    # no lever experiment measured here: the paper's sentence windows and dense head
+    assert result["combination"]["context"] == "sentence" and result["combination"]["head"] == "dense"
+    assert result["goal_f1"] == 88.65 and result["best"] in levers
+    assert "| combined |" in (tmp_path / "results" / "best_model_smoke.md").read_text()
+
+
+def test_best_model_combines_only_the_levers_that_gained_beyond_noise(reproduce, tmp_path):
+    ctx = reproduce.Context(reproduce.parse_args(["best_model", "--results_dir", str(tmp_path)]))
+    assert ctx.results_dir == tmp_path
+
+    def write(context_p, head_delta, sd):
+        wil = {"wilcoxon_vs_sentence": {"p_value": context_p}}
+        (tmp_path / "context_cpu.json").write_text(
+            json.dumps(
+                {
+                    "systems": {
+                        "sentence": {"overall_f1": 74.0},
+                        "pack": {"overall_f1": 73.0, **wil},
+                        "margin": {"overall_f1": 75.0, **wil},
+                    }
+                }
+            )
+        )
+        (tmp_path / "head_cpu.json").write_text(
+            json.dumps({"delta_mean_f1": head_delta, "dense": {"sd_f1": sd}, "bilstm": {"sd_f1": 0.1}})
+        )
+        return reproduce.chosen_levers(ctx)
+
+    assert reproduce.chosen_levers(ctx)["context"] == "sentence"  # nothing measured
+    chosen = write(context_p=0.01, head_delta=1.2, sd=0.5)
+    assert (chosen["context"], chosen["head"]) == ("margin", "bilstm")
+    chosen = write(context_p=0.2, head_delta=1.2, sd=1.5)  # not significant / within the seed spread
+    assert (chosen["context"], chosen["head"]) == ("sentence", "dense")
