@@ -251,6 +251,13 @@ class Context:
         self.scores: dict[tuple[str, str], dict] = {}
 
     @property
+    def bf16(self) -> bool:
+        """The scale's bf16 training, on a CPU that computes bf16 natively (emulated, it is many times slower)."""
+        from pipeline_aioner import native_bf16_cpu
+
+        return bool(self.scale.get("bf16")) and native_bf16_cpu()
+
+    @property
     def aio_corpora(self) -> list[str]:
         from dataset_scripts.corpora import AIO_TRAINING_CORPORA
 
@@ -322,7 +329,7 @@ class Context:
         cmd += ["--max_steps", str(s["max_steps"])] if s["max_steps"] else []
         # A run that names its own encoder (cross_encoder's second one) keeps it.
         cmd += ["--encoder", a.encoder] if a.encoder and "--encoder" not in run.options else []
-        cmd += ["--bf16"] if s.get("bf16") else []
+        cmd += ["--bf16"] if self.bf16 else []
         # Saved state every 200 steps: a long run interrupted mid-epoch loses at most 200 steps.
         cmd += ["--save_steps", "200"] if not s["max_steps"] else []
         # --eval_test with no corpus: no test scoring in train.py, this script scores (and keeps predictions).
@@ -1405,6 +1412,7 @@ def main(argv=None) -> int:
         "experiment": args.experiment,
         "scale": args.scale,
         "scale_settings": ctx.scale,
+        "bf16_training": ctx.bf16,  # the scale's bf16 applies only where the CPU has native bf16
         "encoder": args.encoder or ENCODER_DEFAULT,
         "command": command("reproduce", argv),
         "commands": {name: info["command"] for name, info in ctx.train_info.items()},

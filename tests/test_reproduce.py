@@ -255,3 +255,15 @@ def test_best_model_combines_only_the_levers_that_gained_beyond_noise(reproduce,
     assert (chosen["context"], chosen["head"]) == ("margin", "bilstm")
     chosen = write(context_p=0.2, head_delta=1.2, sd=1.5)  # not significant / within the seed spread
     assert (chosen["context"], chosen["head"]) == ("sentence", "dense")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_cpu_scale_trains_in_bf16_only_where_the_cpu_has_it(reproduce, native, monkeypatch, tmp_path, capsys):
+    """Emulated bf16 (an AVX2-only CPU) trained at 58 tokens/s: the scale's bf16 needs native support."""
+    import pipeline_aioner
+
+    monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: native)
+    argv = ["table2", "--scale", "cpu", "--dry_run", "--runs_dir", str(tmp_path), "--results_dir", str(tmp_path)]
+    assert reproduce.main(argv) == 0
+    commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("python train.py")]
+    assert len(commands) == 2 and all(("--bf16" in c) == native for c in commands)
