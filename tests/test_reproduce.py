@@ -229,6 +229,8 @@ def test_best_model_smoke_scores_every_lever_and_the_combination(tiny_encoder, t
 
 
 def test_best_model_combines_only_the_levers_that_gained_beyond_noise(reproduce, tmp_path):
+    from benchmarks import levers
+
     ctx = reproduce.Context(reproduce.parse_args(["best_model", "--results_dir", str(tmp_path)]))
     assert ctx.results_dir == tmp_path
 
@@ -248,9 +250,9 @@ def test_best_model_combines_only_the_levers_that_gained_beyond_noise(reproduce,
         (tmp_path / "head_cpu.json").write_text(
             json.dumps({"delta_mean_f1": head_delta, "dense": {"sd_f1": sd}, "bilstm": {"sd_f1": 0.1}})
         )
-        return reproduce.chosen_levers(ctx)
+        return levers.chosen_levers(ctx)
 
-    assert reproduce.chosen_levers(ctx)["context"] == "sentence"  # nothing measured
+    assert levers.chosen_levers(ctx)["context"] == "sentence"  # nothing measured
     chosen = write(context_p=0.01, head_delta=1.2, sd=0.5)
     assert (chosen["context"], chosen["head"]) == ("margin", "bilstm")
     chosen = write(context_p=0.2, head_delta=1.2, sd=1.5)  # not significant / within the seed spread
