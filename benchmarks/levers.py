@@ -49,12 +49,15 @@ def head_run(ctx: Context, kind: str, seed: int) -> Run:
     return ctx.run("single", "BioRED", bio_red_sample(ctx), extra, tag, "head")
 
 
+SECOND_ENCODER_COST = 6.5  # mpnet's training cost per sub-word, in MiniLM's (results/encoders.json)
+
+
 def second_encoder_run(ctx: Context) -> Run:
     """Table 2's baseline recipe with the second encoder (lever 4; mpnet unless --cross_encoder says)."""
     run = ctx.run(
         "single", "BioRED", bio_red_sample(ctx), ["--encoder", ctx.args.cross_encoder], "mpnet", "cross_encoder"
     )
-    return replace(run, train_tokens=run.train_tokens * 6.5)  # ~6.5x MiniLM's cost per sub-word
+    return replace(run, train_tokens=run.train_tokens * SECOND_ENCODER_COST)
 
 
 def context(ctx: Context) -> Plan:
@@ -162,24 +165,16 @@ def cross_encoder(ctx: Context) -> Plan:
     repeats = 1
 
     def report():
-        from aioner.ensemble import EnsembleTagger
-        from aioner.evaluation import score_predictions
-        from aioner.prediction import predict_corpus
-        from aioner.significance import wilcoxon_test
-
         members, dev_f1, best = dev_weighted_ensemble(ctx, minilm, mpnet)
-        texts, _, gold = gold_documents("BioRED")
-        ids = [str(i) for i in range(len(texts))]
+        texts = gold_documents("BioRED")[0]
         systems = {"minilm": ctx.system(minilm, "BioRED"), "mpnet": ctx.system(mpnet, "BioRED")}
-        mpnet_pred = [tuple(e) for e in ctx.evaluate(mpnet, "BioRED")["predictions"]]
         taggers = {"mpnet": tagger_for(ctx.folder(mpnet))}
         for name, w in (("ensemble_uniform", 0.5), ("ensemble_dev_weighted", best)):
-            taggers[name] = EnsembleTagger(members, weights=[1 - w, w])
-            prediction = predict_corpus(taggers[name], "BioRED")
+            taggers[name], f1, wilcoxon = score_ensemble(ctx, members, w, mpnet)
             systems[name] = {
-                **f1_fields(score_predictions(prediction)),
+                **f1,
                 "weights": {"all-MiniLM-L6-v2": round(1 - w, 2), "all-mpnet-base-v2": w},
-                "wilcoxon_vs_mpnet": wilcoxon_test(gold, prediction.entities(), mpnet_pred, documents=ids),
+                "wilcoxon_vs_mpnet": wilcoxon,
             }
         for name, tagger in taggers.items():  # side by side, in this process, after all the scoring
             systems[name]["tagging_seconds_measured"] = time_tagging(tagger, "BioRED", repeats)
@@ -250,20 +245,29 @@ def best_model(ctx: Context) -> Plan:
     externals = [c for c in ctx.aio_corpora if c != "BioRED"]
     clean = ["--exclude_tests_of", "BioRED", *externals]
     choice = chosen_levers(ctx)
-    combined = ["--encoder", ctx.args.cross_encoder]
+    combined, tag = ["--encoder", ctx.args.cross_encoder], ["clean", "mpnet"]
     if choice["context"] != "sentence":
         combined += ["--context", choice["context"]]
         combined += ["--context_margin", str(CONTEXT_MARGIN)] if choice["context"] == "margin" else []
-    combined += ["--head", "bilstm"] if choice["head"] == "bilstm" else []
-    tag = "-".join(["clean", "mpnet", *([f"{choice['context']}"] if choice["context"] != "sentence" else [])])
-    tag += "-bilstm" if choice["head"] == "bilstm" else ""
+        tag.append(choice["context"])
+    if choice["head"] == "bilstm":
+        combined, tag = [*combined, "--head", "bilstm"], [*tag, "bilstm"]
     baseline = ctx.baseline()
     corpora = ["--corpora", *ctx.aio_corpora] if s["aio_corpora"] else []
     tokens = sum(share(c, s["best_sample"]) for c in ctx.aio_corpora)
     dev_tokens = sum(dev(c) for c in ctx.aio_corpora)
     longer = {"epochs": s["best_epochs"], "patience": s["best_patience"]}
     all_data = ctx.run("aioner", None, s["best_sample"], [*corpora, *clean], "clean", None, tokens, dev_tokens)
-    best = ctx.run("aioner", None, s["best_sample"], [*corpora, *clean, *combined], tag, None, tokens * 6.5, dev_tokens)
+    best = ctx.run(
+        "aioner",
+        None,
+        s["best_sample"],
+        [*corpora, *clean, *combined],
+        "-".join(tag),
+        None,
+        tokens * SECOND_ENCODER_COST,
+        dev_tokens,
+    )
     all_data, best = replace(all_data, **longer), replace(best, **longer)
     single = {  # BioRED alone: scored on BioRED only
         "baseline": baseline,
@@ -276,14 +280,7 @@ def best_model(ctx: Context) -> Plan:
     repeats = 1
 
     def report():
-        from aioner.ensemble import EnsembleTagger
-        from aioner.evaluation import score_predictions
-        from aioner.prediction import predict_corpus
-        from aioner.significance import wilcoxon_test
-
-        texts, _, gold = gold_documents("BioRED")
-        ids = [str(i) for i in range(len(texts))]
-        base_pred = [tuple(e) for e in ctx.evaluate(baseline, "BioRED")["predictions"]]
+        texts = gold_documents("BioRED")[0]
         rows, taggers = {}, {}
         for name, run in scored.items():
             rows[name] = {
@@ -296,16 +293,15 @@ def best_model(ctx: Context) -> Plan:
                 rows[name]["wilcoxon_vs_baseline"] = ctx.wilcoxon(run, baseline, "BioRED")
             taggers[name] = tagger_for(ctx.folder(run))
         members, dev_f1, w = dev_weighted_ensemble(ctx, baseline, single["encoder_mpnet"])
-        taggers["ensemble"] = EnsembleTagger(members, weights=[1 - w, w])
-        prediction = predict_corpus(taggers["ensemble"], "BioRED")
+        taggers["ensemble"], f1, wilcoxon = score_ensemble(ctx, members, w, baseline)
         rows["ensemble"] = {
-            "bio_red": f1_fields(score_predictions(prediction)),
+            "bio_red": f1,
             "externals": None,
             "train_seconds": sum(rows[k]["train_seconds"] or 0 for k in ("baseline", "encoder_mpnet")),
             "members": [rows["baseline"]["run"], rows["encoder_mpnet"]["run"]],
             "weights": [round(1 - w, 2), w],
             "dev_f1_by_second_weight": dev_f1,
-            "wilcoxon_vs_baseline": wilcoxon_test(gold, prediction.entities(), base_pred, documents=ids),
+            "wilcoxon_vs_baseline": wilcoxon,
         }
         for name, tagger in taggers.items():  # side by side, in this process, after all the scoring
             rows[name]["tagging_docs_per_s"] = round(len(texts) / time_tagging(tagger, "BioRED", repeats), 2)
@@ -351,6 +347,22 @@ def best_model(ctx: Context) -> Plan:
     tag_s = 3 * 10 * CORPUS_TOKENS["BioRED"][3] / TAG_TOKENS_PER_S
     notes = [f"combined: {' '.join(combined)} (chosen: {choice})"]
     return Plan(runs, evals, report, notes, extra_seconds=tag_s)
+
+
+def score_ensemble(ctx: Context, members, weight: float, against: Run):
+    """(tagger, F1 fields, Wilcoxon against ``against``) of the two members with the second one at ``weight``,
+    on BioRED test: ``Context.system``/``wilcoxon`` for a model that is not one run."""
+    from aioner.ensemble import EnsembleTagger
+    from aioner.evaluation import score_predictions
+    from aioner.prediction import predict_corpus
+    from aioner.significance import wilcoxon_test
+
+    tagger = EnsembleTagger(members, weights=[1 - weight, weight])
+    prediction = predict_corpus(tagger, "BioRED")
+    texts, _, gold = gold_documents("BioRED")
+    other = [tuple(e) for e in ctx.evaluate(against, "BioRED")["predictions"]]
+    test = wilcoxon_test(gold, prediction.entities(), other, documents=[str(i) for i in range(len(texts))])
+    return tagger, f1_fields(score_predictions(prediction)), test
 
 
 def dev_weighted_ensemble(ctx: Context, minilm: Run, mpnet: Run):
