@@ -265,7 +265,22 @@ def test_the_cpu_scale_trains_in_bf16_only_where_the_cpu_has_it(reproduce, nativ
     import pipeline_aioner
 
     monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: native)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     argv = ["table2", "--scale", "cpu", "--dry_run", "--runs_dir", str(tmp_path), "--results_dir", str(tmp_path)]
     assert reproduce.main(argv) == 0
     commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("python train.py")]
     assert len(commands) == 2 and all(("--bf16" in c) == native for c in commands)
+
+
+@pytest.mark.parametrize("gpu_bf16", [True, False])
+def test_on_a_gpu_the_scale_trains_in_bf16_where_the_gpu_has_it(reproduce, gpu_bf16, monkeypatch, tmp_path, capsys):
+    """train.py trains on the GPU when there is one: the host CPU's bf16 does not matter then, the GPU's does."""
+    import pipeline_aioner
+
+    monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: not gpu_bf16)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.is_bf16_supported", lambda *a, **k: gpu_bf16)
+    argv = ["table2", "--scale", "cpu", "--dry_run", "--runs_dir", str(tmp_path), "--results_dir", str(tmp_path)]
+    assert reproduce.main(argv) == 0
+    commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("python train.py")]
+    assert len(commands) == 2 and all(("--bf16" in c) == gpu_bf16 for c in commands)
