@@ -255,6 +255,27 @@ def viterbi(emissions, mask, start, end, transitions) -> torch.Tensor:
     return path
 
 
+def crf_nll(emissions, tags, mask, start, end, transitions) -> torch.Tensor:
+    """Summed negative log-likelihood of the ``tags`` paths: pytorch-crf's ``-CRF.forward`` in fewer operations.
+
+    ``emissions`` ``[B, W, C]``, ``tags`` and the prefix ``mask`` ``[B, W]`` (every row at least one
+    position). The gold path's score is gathered for all positions at once, and the log-partition's
+    recursion does three operations a position instead of pytorch-crf's eight, for the same values. On
+    a GPU each operation is a kernel launch that the CPU pays for, and the loss was about half of a
+    training step's operations with pytorch-crf.
+    """
+    lengths = mask.sum(1)
+    maskf = mask.to(emissions.dtype)
+    gold = emissions.gather(2, tags[..., None]).squeeze(2)  # [B, W]
+    score = start[tags[:, 0]] + (gold * maskf).sum(1) + (transitions[tags[:, :-1], tags[:, 1:]] * maskf[:, 1:]).sum(1)
+    score = score + end[tags.gather(1, (lengths - 1)[:, None]).squeeze(1)]
+    alpha = start + emissions[:, 0]
+    steps, keep = emissions.unbind(1), mask[..., None].unbind(1)
+    for t in range(1, emissions.size(1)):
+        alpha = torch.where(keep[t], torch.logsumexp(alpha[:, :, None] + transitions, 1) + steps[t], alpha)
+    return (torch.logsumexp(alpha + end, 1) - score).sum()
+
+
 def crf_marginals(emissions, mask, start, end, transitions) -> torch.Tensor:
     """Posterior probability of each tag at each position (forward-backward), ``[B, W, C]``.
 
@@ -330,7 +351,9 @@ class AIONERCRF(CRF):
         """Summed negative log-likelihood of the ``tags`` paths."""
         # The log-sum-exp over a whole sentence stays in float32 under bf16 autocast.
         with torch.autocast(emissions.device.type, enabled=False):
-            return -self(emissions.float(), tags, mask=mask, reduction="sum")
+            return crf_nll(
+                emissions.float(), tags, mask, self.start_transitions, self.end_transitions, self.transitions
+            )
 
     def best_paths(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Viterbi tag ids ``[B, W]`` (positions past a row's length are meaningless)."""

@@ -5,8 +5,10 @@ import itertools
 import pytest
 import torch
 from conftest import tiny_tagger
+from torch.utils._python_dispatch import TorchDispatchMode
+from torchcrf import CRF
 
-from modeling_aioner import crf_marginals, pack, viterbi
+from modeling_aioner import crf_marginals, crf_nll, pack, viterbi
 
 
 def path_score(em, tags, start, end, trans):
@@ -107,6 +109,57 @@ def test_vectorized_viterbi_equals_pytorch_crf_decode():
     theirs = model.crf.decode(em, mask)
     for i, path in enumerate(theirs):
         assert ours[i, : len(path)].tolist() == path
+
+
+def random_crf_batch(seed, batch=8, width=25, labels=19):
+    g = torch.Generator().manual_seed(seed)
+    crf = CRF(labels, batch_first=True).double()
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_(0, 3, generator=g)
+    em = (5 * torch.randn(batch, width, labels, generator=g, dtype=torch.float64)).requires_grad_()
+    lengths = torch.randint(1, width + 1, (batch,), generator=g)
+    lengths[0] = 1  # a one-word sentence: no transition at all
+    mask = torch.arange(width)[None] < lengths[:, None]
+    tags = torch.randint(0, labels, (batch, width), generator=g).masked_fill(~mask, 0)
+    return crf, em, tags, mask
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_crf_nll_equals_pytorch_crf_in_value_and_gradients(seed):
+    crf, em, tags, mask = random_crf_batch(seed)
+    inputs = [em, crf.start_transitions, crf.end_transitions, crf.transitions]
+    theirs = -crf(em, tags, mask=mask, reduction="sum")
+    ours = crf_nll(em, tags, mask, crf.start_transitions, crf.end_transitions, crf.transitions)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-9)
+    for a, b in zip(torch.autograd.grad(ours, inputs), torch.autograd.grad(theirs, inputs)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+class CountOps(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_crf_nll_dispatches_far_fewer_operations_than_pytorch_crf():
+    """On a GPU every operation is a kernel launch paid for on the CPU: with pytorch-crf the loss was about
+    half of a training step's operations (an H200 trained at 13-15 steps/s, bound by them)."""
+    crf, em, tags, mask = random_crf_batch(0, batch=32, width=40)
+    counts = []
+    for loss in (
+        lambda: -crf(em, tags, mask=mask, reduction="sum"),
+        lambda: crf_nll(em, tags, mask, crf.start_transitions, crf.end_transitions, crf.transitions),
+    ):
+        with CountOps() as ops:
+            loss().backward()
+        counts.append(ops.count)
+    theirs, ours = counts
+    assert ours * 2 < theirs, counts
 
 
 def test_allowed_labels_restrict_the_decoded_path():
