@@ -461,11 +461,14 @@ def main():
     for name, run in parts.items():
         if name in args.skip:
             continue
+        began, when = time.time(), now()
         try:
             result[name] = run()
         except Exception:  # a part that breaks is recorded, and the others still run
             result[name] = {"error": traceback.format_exc()[-3000:]}
             print(result[name]["error"], file=sys.stderr, flush=True)
+        # Each part says which run measured it: with --update, the parts kept are older than the top-level keys.
+        result[name]["ran"] = {"command": result["command"], "date": when, "seconds": round(time.time() - began, 1)}
     fz, uni = result.get("fuzz", {}), result.get("unicode", {})
     tag = result.get("tagging", {})
     result.update(
@@ -489,6 +492,9 @@ def main():
     )
     if previous:
         result["parts_run"] = [n for n in parts if n not in args.skip]
+        # The runs whose parts were kept: their command, date, machine and seconds would be overwritten above.
+        earlier = {k: previous.get(k) for k in ("command", "machine", "date", "seconds", "parts_run") if k in previous}
+        result["previous_runs"] = previous.get("previous_runs", []) + [earlier]
     write_result(args.out, result)
     shutil.rmtree(work, ignore_errors=True)
     print(

@@ -197,3 +197,23 @@ def test_pickle_only_checkpoint_is_refused_unless_allowed(tiny_checkpoint, tmp_p
     monkeypatch.setenv("AIONER_ALLOW_PICKLE", "")  # restored after the test (--allow_pickle sets it)
     assert main(args + ["--allow_pickle"]) == 0
     assert (tmp_path / "out" / "in.jsonl").exists()
+
+
+def test_update_keeps_the_provenance_of_the_parts_it_does_not_rerun(tmp_path, monkeypatch):
+    """`--update` reruns some parts: the kept ones still say which run measured them."""
+    import sys
+
+    from benchmarks import robustness
+
+    out = tmp_path / "robustness.json"
+    earlier = {"command": "python -m benchmarks.robustness", "date": "2026-01-01", "seconds": 900.0}
+    out.write_text(json.dumps({**earlier, "machine": "old", "fuzz": {"cases": 7}}))
+    skip = ["fuzz", "mixed", "rss", "tagging", "training"]
+    argv = ["robustness", "--skip", *skip, "--unicode_examples", "3", "--update", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    robustness.main()
+    result = json.loads(out.read_text())
+    assert result["fuzz"] == {"cases": 7} and result["fuzz_cases"] == 7  # kept
+    assert result["unicode"]["examples"] == 3 and result["unicode"]["ran"]["command"] == result["command"]
+    assert result["previous_runs"] == [{**earlier, "machine": "old"}]
+    assert result["parts_run"] == ["unicode"]
