@@ -29,7 +29,9 @@ def run_script(*args):
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        # A hang guard, not a speed target: best_model's smoke run trains six models and took over 600 s
+        # on a 2-core CPU shared with a training run.
+        timeout=1800,
     )
 
 
