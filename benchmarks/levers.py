@@ -251,7 +251,8 @@ def best_model(ctx: Context) -> Plan:
         combined += ["--context_margin", str(CONTEXT_MARGIN)] if choice["context"] == "margin" else []
         tag.append(choice["context"])
     if choice["head"] == "bilstm":
-        combined, tag = [*combined, "--head", "bilstm"], [*tag, "bilstm"]
+        combined += ["--head", "bilstm"]
+        tag.append("bilstm")
     baseline = ctx.baseline()
     corpora = ["--corpora", *ctx.aio_corpora] if s["aio_corpora"] else []
     tokens = sum(share(c, s["best_sample"]) for c in ctx.aio_corpora)
