@@ -204,6 +204,20 @@ def native_bf16_cpu() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
+def native_bf16(device: torch.device | str | None = None) -> bool:
+    """Whether ``device`` (default: where train.py trains, the GPU when there is one) computes bf16 natively.
+
+    The one place that decides it for training and tagging: on a GPU, its own bf16 support; on a CPU, its
+    flags (emulated bf16 trained at 58 tokens/s against fp32's 914 on an AVX2-only EPYC).
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and native_bf16_cpu()
+
+
 def default_autocast_dtype(device: torch.device) -> torch.dtype | None:
     """What ``"auto"`` means: bf16 on CPUs with native bf16, where it tags 1.4-1.7x faster; else fp32 (None).
 
@@ -211,7 +225,7 @@ def default_autocast_dtype(device: torch.device) -> torch.dtype | None:
     bf16 moved strict F1 by -0.62 on Linnaeus test and by -0.06 to +0.14 elsewhere: more than the 0.1
     the project allows a default to cost, so fp32 stays the default and bf16 is a choice.
     """
-    return torch.bfloat16 if device.type == "cpu" and native_bf16_cpu() else None
+    return torch.bfloat16 if device.type == "cpu" and native_bf16(device) else None
 
 
 # What a precision name asks AIONERTagger for (its autocast_dtype); the one table the pipeline and CLI use.

@@ -195,13 +195,13 @@ def main(argv=None) -> int:
     from accelerate import Accelerator, DistributedDataParallelKwargs
 
     from aioner.training import enable_cpu_ranks, fit, shutdown
-    from pipeline_aioner import native_bf16_cpu
+    from pipeline_aioner import native_bf16
 
     enable_cpu_ranks()
-    on_cpu = not torch.cuda.is_available()
-    if args.recipe == "quickstart" and args.mixed_precision is None and on_cpu and native_bf16_cpu():
+    on_cpu, native = not torch.cuda.is_available(), native_bf16()
+    if args.recipe == "quickstart" and args.mixed_precision is None and on_cpu and native:
         args.mixed_precision = "bf16"
-    if args.mixed_precision == "bf16" and on_cpu and not native_bf16_cpu():
+    if args.mixed_precision == "bf16" and on_cpu and not native:
         # Measured on an AVX2-only EPYC, the Table 2 AIO recipe: 58 training tokens/s in bf16, 914 in fp32.
         warnings.warn(
             "this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 is emulated here and training runs many "

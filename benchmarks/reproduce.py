@@ -214,15 +214,9 @@ class Context:
     def bf16(self) -> bool:
         """The scale's bf16 training, where it is native: a GPU that computes bf16 (train.py trains there when one
         is present), or a CPU with AVX512-BF16 or AMX (emulated, bf16 trains many times slower than fp32)."""
-        import torch
+        from pipeline_aioner import native_bf16
 
-        from pipeline_aioner import native_bf16_cpu
-
-        if torch.cuda.is_available():
-            native = torch.cuda.is_bf16_supported()
-        else:
-            native = native_bf16_cpu()
-        return bool(self.scale.get("bf16")) and native
+        return bool(self.scale.get("bf16")) and native_bf16()
 
     @property
     def aio_corpora(self) -> list[str]:

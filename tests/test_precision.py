@@ -24,6 +24,18 @@ def test_default_follows_the_cpu_flags(flags, expected, monkeypatch, tmp_path):
     assert pipeline_aioner.default_autocast_dtype(torch.device("meta")) is None  # not a CPU: fp32 unless asked
 
 
+@pytest.mark.parametrize("gpu, gpu_bf16, cpu_bf16", [(True, True, False), (True, False, True), (False, True, False)])
+def test_native_bf16_asks_the_device_that_trains(gpu, gpu_bf16, cpu_bf16, monkeypatch):
+    """One owner for training and tagging: with a GPU its own bf16 support decides, not the host CPU's flags."""
+    monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: cpu_bf16)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: gpu)
+    monkeypatch.setattr("torch.cuda.is_bf16_supported", lambda *a, **k: gpu_bf16)
+    assert pipeline_aioner.native_bf16() is (gpu_bf16 if gpu else cpu_bf16)
+    assert pipeline_aioner.native_bf16("cpu") is cpu_bf16
+    assert pipeline_aioner.native_bf16(torch.device("cuda")) is gpu_bf16
+    assert pipeline_aioner.native_bf16("meta") is False
+
+
 def test_tagger_and_pipeline_resolve_precision(monkeypatch):
     monkeypatch.setattr(pipeline_aioner, "native_bf16_cpu", lambda: True)
     model, tokenizer = tiny_tagger()
