@@ -41,6 +41,8 @@ from .scoring import score_entities
 # A small general-domain encoder needs a higher learning rate than the paper's 5e-6 for PubMedBERT.
 ENCODER_LEARNING_RATES = {DEFAULT_ENCODER: 1e-4}
 DEFAULT_LEARNING_RATE = 5e-5
+# Training loss, learning rate and tokens/s go to the log and the progress bar every this many steps.
+LOG_EVERY = 10
 
 
 class RunDirectoryError(RuntimeError):
@@ -200,7 +202,14 @@ def train_epoch(
     # A mid-epoch resume carries on the epoch's clock and token count from its checkpoint, so
     # train_seconds counts the work before an interruption (steps redone after it count once).
     t0 = time.time() - progress.get("epoch_seconds", 0.0)
-    tokens = progress.get("epoch_tokens", 0)
+    # Counted on the device and read every LOG_EVERY steps: on a GPU each read (.item(), int()) waits for
+    # the step to finish, and the H200 lease measured steps bound by the CPU's launches (13-15 steps/s).
+    start_tokens = progress.get("epoch_tokens", 0)
+    counted = torch.zeros((), dtype=torch.long, device=accelerator.device)
+
+    def tokens() -> int:
+        return start_tokens + int(counted) * accelerator.num_processes
+
     for batch in bar:
         with accelerator.accumulate(model):
             loss = model(**batch).loss
@@ -210,22 +219,22 @@ def train_epoch(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-        tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+        counted += batch["attention_mask"].sum()
         progress["batches_done"] += 1
         if accelerator.sync_gradients:
             progress["global_step"] += 1
-            if progress["global_step"] % 10 == 0:
+            if progress["global_step"] % LOG_EVERY == 0:
                 accelerator.log(
                     {"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]},
                     step=progress["global_step"],
                 )
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(time.time() - t0, 1e-9):.0f}")
+                bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens() / max(time.time() - t0, 1e-9):.0f}")
             if args.save_steps and progress["global_step"] % args.save_steps == 0:
-                progress["epoch_seconds"], progress["epoch_tokens"] = time.time() - t0, tokens
+                progress["epoch_seconds"], progress["epoch_tokens"] = time.time() - t0, tokens()
                 save_state(accelerator, out, progress, args.keep_states)
             if args.max_steps and progress["global_step"] >= args.max_steps:
-                return tokens, t0, True
-    return tokens, t0, False
+                return tokens(), t0, True
+    return tokens(), t0, False
 
 
 def make_optimizer(model, args: TrainArgs, steps_per_epoch: int) -> tuple:
