@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 import transformers
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import parse_flag_from_env, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -191,7 +191,11 @@ def run_steps(
     history, evals = [], []
     step, tokens, window_loss, window_n, stop = 0, 0, 0.0, 0, False
     time_bound = bool(args.max_seconds) and not args.max_steps and args.epochs is None
-    bar = tqdm(total=None if time_bound else planned, desc="mlm", disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        total=None if time_bound else planned,
+        desc="mlm",
+        disable=not accelerator.is_local_main_process or parse_flag_from_env("TQDM_DISABLE"),
+    )
     wrapped.train()
     t0 = time.time()
     epoch = 0

@@ -186,6 +186,7 @@ def load_tagger(args, state) -> DocumentTagger | None:
 
 def run(args) -> int:
     from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
 
     from aioner.training import enable_cpu_ranks
 
@@ -207,7 +208,9 @@ def run(args) -> int:
     counts = {"tagged": 0, "skipped": 0, "repaired": 0, "failed": 0}
     start, html_docs = time.time(), []
     outputs: dict[Path, Path] = {}
-    bar = tqdm(total=0, unit="doc", desc="tagging", disable=not state.is_main_process)
+    bar = tqdm(
+        total=0, unit="doc", desc="tagging", disable=not state.is_main_process or parse_flag_from_env("TQDM_DISABLE")
+    )
     for path in files:
         fmt = args.format or detect_format(path)
         out = out_dir / (path.stem + OUTPUT_SUFFIX[fmt])

@@ -195,7 +195,8 @@ def train_epoch(
     bar = tqdm(
         batches,
         desc=f"epoch {progress['epoch'] + 1}/{args.epochs}",
-        disable=not accelerator.is_local_main_process,
+        # An explicit disable= hides tqdm's own TQDM_DISABLE default: honour it here (batch logs, the GPU run).
+        disable=not accelerator.is_local_main_process or parse_flag_from_env("TQDM_DISABLE"),
         initial=progress["batches_done"],
         total=len(loader),
     )

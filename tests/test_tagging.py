@@ -80,6 +80,18 @@ def test_text_and_jsonl_give_jsonl_with_exact_offsets(gene_checkpoint, tmp_path)
     assert "😀" in {e["text"] for e in recs[0]["entities"]}
 
 
+def test_tqdm_disable_silences_the_progress_bar(gene_checkpoint, tmp_path):
+    """An explicit disable= hides tqdm's own TQDM_DISABLE: the CLI must still honour it (logs of long runs)."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("BRCA1 and TP53.", encoding="utf-8")
+    for flag, shown in (("0", True), ("1", False)):
+        env = {**os.environ, "TQDM_DISABLE": flag}
+        cmd = TAG + [str(tmp_path / "in"), "--model", str(gene_checkpoint), "--output_dir", str(tmp_path / flag)]
+        res = subprocess.run(cmd + ["--task", "Gene"], cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+        assert res.returncode == 0, res.stderr[-4000:]
+        assert ("tagging:" in res.stderr) is shown
+
+
 def test_bare_overlapping_flag_may_stand_before_the_inputs(monkeypatch):
     import aioner.tagging as tagging
 
