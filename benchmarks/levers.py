@@ -168,7 +168,7 @@ def cross_encoder(ctx: Context) -> Plan:
         members, dev_f1, best = dev_weighted_ensemble(ctx, minilm, mpnet)
         texts = gold_documents("BioRED")[0]
         systems = {"minilm": ctx.system(minilm, "BioRED"), "mpnet": ctx.system(mpnet, "BioRED")}
-        taggers = {"mpnet": tagger_for(ctx.folder(mpnet))}
+        taggers = {"minilm": tagger_for(ctx.folder(minilm)), "mpnet": tagger_for(ctx.folder(mpnet))}
         for name, w in (("ensemble_uniform", 0.5), ("ensemble_dev_weighted", best)):
             taggers[name], f1, wilcoxon = score_ensemble(ctx, members, w, mpnet)
             systems[name] = {
