@@ -214,7 +214,7 @@ def native_bf16(device: torch.device | str | None = None) -> bool:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)  # pre-Ampere GPUs only emulate it
     return device.type == "cpu" and native_bf16_cpu()
 
 

@@ -198,7 +198,8 @@ def main(argv=None) -> int:
     from pipeline_aioner import native_bf16
 
     enable_cpu_ranks()
-    on_cpu, native = not torch.cuda.is_available(), native_bf16()
+    on_cpu = not torch.cuda.is_available()
+    native = on_cpu and native_bf16("cpu")  # CUDA is not touched before Accelerate places each rank
     if args.recipe == "quickstart" and args.mixed_precision is None and on_cpu and native:
         args.mixed_precision = "bf16"
     if args.mixed_precision == "bf16" and on_cpu and not native:

@@ -36,10 +36,11 @@ from pathlib import Path
 import torch
 import transformers
 from accelerate import Accelerator
-from accelerate.utils import parse_flag_from_env, set_seed
+from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from . import progress_bars_disabled
 from .arguments import OptionParser
 from .encoders import DEFAULT_ENCODER
 from .mlm_data import MaskingCollator, collect_documents, default_corpora, fixed_batches, pack_documents
@@ -194,7 +195,7 @@ def run_steps(
     bar = tqdm(
         total=None if time_bound else planned,
         desc="mlm",
-        disable=not accelerator.is_local_main_process or parse_flag_from_env("TQDM_DISABLE"),
+        disable=not accelerator.is_local_main_process or progress_bars_disabled(),
     )
     wrapped.train()
     t0 = time.time()

@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 # the default and 1.17 GB with 16, no slower. Set before torch creates its first kernel; a user's value wins.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
 
+from aioner import progress_bars_disabled
 from aioner.inputs import FORMATS, Input, InputError, detect_format, expand_inputs, read_input
 from aioner.tagged_output import OUTPUT_SUFFIX, read_back, tag_input, write_output
 from aioner_scheme import check_trained, is_trained
@@ -186,7 +187,6 @@ def load_tagger(args, state) -> DocumentTagger | None:
 
 def run(args) -> int:
     from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
 
     from aioner.training import enable_cpu_ranks
 
@@ -208,9 +208,7 @@ def run(args) -> int:
     counts = {"tagged": 0, "skipped": 0, "repaired": 0, "failed": 0}
     start, html_docs = time.time(), []
     outputs: dict[Path, Path] = {}
-    bar = tqdm(
-        total=0, unit="doc", desc="tagging", disable=not state.is_main_process or parse_flag_from_env("TQDM_DISABLE")
-    )
+    bar = tqdm(total=0, unit="doc", desc="tagging", disable=not state.is_main_process or progress_bars_disabled())
     for path in files:
         fmt = args.format or detect_format(path)
         out = out_dir / (path.stem + OUTPUT_SUFFIX[fmt])

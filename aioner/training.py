@@ -31,6 +31,7 @@ from transformers import get_linear_schedule_with_warmup
 from aioner_scheme import spans_from_labels, training_record, window_budget
 from pipeline_aioner import length_batches
 
+from . import progress_bars_disabled
 from .arguments import TrainArgs
 from .checkpoint import save_checkpoint
 from .encoders import DEFAULT_ENCODER
@@ -196,7 +197,7 @@ def train_epoch(
         batches,
         desc=f"epoch {progress['epoch'] + 1}/{args.epochs}",
         # An explicit disable= hides tqdm's own TQDM_DISABLE default: honour it here (batch logs, the GPU run).
-        disable=not accelerator.is_local_main_process or parse_flag_from_env("TQDM_DISABLE"),
+        disable=not accelerator.is_local_main_process or progress_bars_disabled(),
         initial=progress["batches_done"],
         total=len(loader),
     )

@@ -92,6 +92,14 @@ def test_tqdm_disable_silences_the_progress_bar(gene_checkpoint, tmp_path):
         assert ("tagging:" in res.stderr) is shown
 
 
+@pytest.mark.parametrize("value, off", [("1", True), ("true", True), ("0", False), ("", False), ("2", False)])
+def test_an_unclear_tqdm_disable_leaves_the_bars_on_rather_than_failing(value, off, monkeypatch):
+    from aioner import progress_bars_disabled
+
+    monkeypatch.setenv("TQDM_DISABLE", value)
+    assert progress_bars_disabled() is off
+
+
 def test_bare_overlapping_flag_may_stand_before_the_inputs(monkeypatch):
     import aioner.tagging as tagging
 
