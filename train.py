@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     enable_cpu_ranks()
     on_cpu = not torch.cuda.is_available()
     native = on_cpu and native_bf16("cpu")  # CUDA is not touched before Accelerate places each rank
-    if args.recipe == "quickstart" and args.mixed_precision is None and on_cpu and native:
+    if args.recipe == "quickstart" and args.mixed_precision is None and native:
         args.mixed_precision = "bf16"
     if args.mixed_precision == "bf16" and on_cpu and not native:
         # Measured on an AVX2-only EPYC, the Table 2 AIO recipe: 58 training tokens/s in bf16, 914 in fp32.

@@ -226,11 +226,11 @@ def train_epoch(
         if accelerator.sync_gradients:
             progress["global_step"] += 1
             if progress["global_step"] % LOG_EVERY == 0:
+                value = loss.item()  # one host read for the log and the bar
                 accelerator.log(
-                    {"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]},
-                    step=progress["global_step"],
+                    {"train/loss": value, "train/lr": scheduler.get_last_lr()[0]}, step=progress["global_step"]
                 )
-                bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens() / max(time.time() - t0, 1e-9):.0f}")
+                bar.set_postfix(loss=f"{value:.3f}", tok_s=f"{tokens() / max(time.time() - t0, 1e-9):.0f}")
             if args.save_steps and progress["global_step"] % args.save_steps == 0:
                 progress["epoch_seconds"], progress["epoch_tokens"] = time.time() - t0, tokens()
                 save_state(accelerator, out, progress, args.keep_states)
