@@ -26,6 +26,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from huggingface_hub.constants import ENV_VARS_TRUE_VALUES
+
 from aioner_scheme import DEFAULT_ENTITY_TYPES
 
 AIONER_RAW = "https://raw.githubusercontent.com/ncbi/AIONER/main/data/"
@@ -491,15 +493,14 @@ def _verified(path: Path, source: SourceFile) -> bool:
     return source.sha256 is None or sha256_of(path) == source.sha256
 
 
-_TRUE = ("1", "true", "yes", "on")
-
-
 def downloads_allowed() -> bool:
     """False when the environment asks for offline work (read at call time)."""
     own = os.environ.get("AIONER_OFFLINE")
     if own is not None and own.strip():
-        return own.strip().lower() not in _TRUE
-    return not any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+        return own.strip().upper() not in ENV_VARS_TRUE_VALUES
+    return not any(
+        os.environ.get(v, "").strip().upper() in ENV_VARS_TRUE_VALUES for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
 
 
 def fetch(source: SourceFile, *, allow_download: bool = True, timeout: float | None = None) -> Path:
