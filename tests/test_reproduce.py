@@ -230,6 +230,23 @@ def test_best_model_smoke_scores_every_lever_and_the_combination(tiny_encoder, t
     assert "| combined |" in (tmp_path / "results" / "best_model_smoke.md").read_text()
 
 
+def test_cross_encoder_smoke_scores_both_members_and_both_ensembles(tiny_encoder, tmp_path):
+    res = run_script(*smoke_args("cross_encoder", tiny_encoder, tmp_path), "--cross_encoder", tiny_encoder)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    result = json.loads((tmp_path / "results" / "cross_encoder_smoke.json").read_text())
+    systems = result["systems"]
+    assert set(systems) == {"minilm", "mpnet", "ensemble_uniform", "ensemble_dev_weighted"}
+    for name, row in systems.items():
+        assert 0 <= row["overall_f1"] <= 100 and set(row["per_type_f1"]) >= TYPES, name
+        assert row["tagging_docs_per_s"] > 0, name  # every system timed, the members too
+    weights = result["dev_f1_by_mpnet_weight"]
+    assert result["chosen_mpnet_weight"] == float(max(weights, key=weights.get))  # JSON keys: strings
+    assert systems["ensemble_uniform"]["weights"] == {"all-MiniLM-L6-v2": 0.5, "all-mpnet-base-v2": 0.5}
+    for name in ("ensemble_uniform", "ensemble_dev_weighted"):
+        assert 0 <= systems[name]["wilcoxon_vs_mpnet"]["p_value"] <= 1
+    assert "| ensemble_dev_weighted |" in (tmp_path / "results" / "cross_encoder_smoke.md").read_text()
+
+
 def test_best_model_combines_only_the_levers_that_gained_beyond_noise(reproduce, tmp_path):
     from benchmarks import levers
 
