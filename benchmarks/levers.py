@@ -49,7 +49,7 @@ def head_run(ctx: Context, kind: str, seed: int) -> Run:
     return ctx.run("single", "BioRED", bio_red_sample(ctx), extra, tag, "head")
 
 
-SECOND_ENCODER_COST = 6.5  # mpnet's training cost per sub-word, in MiniLM's (results/encoders.json)
+SECOND_ENCODER_COST = 6.5  # mpnet's training cost in MiniLM's, for time estimates: an upper bound (measured 4.1-5.8x)
 
 
 def second_encoder_run(ctx: Context) -> Run:
