@@ -193,6 +193,7 @@ def main(argv=None) -> int:
     check_args(args)
     import torch
     from accelerate import Accelerator, DistributedDataParallelKwargs
+    from accelerate.utils import set_seed
 
     from aioner.training import enable_cpu_ranks, fit, shutdown
     from pipeline_aioner import native_bf16
@@ -220,6 +221,9 @@ def main(argv=None) -> int:
         kwargs_handlers=ddp,
     )
     start = time.time()
+    # Before the model is built: its new layers (dense, classifier, CRF, task-tag embeddings) are drawn
+    # here, so --seed must fix them too, not only the data order (fit seeds again for that).
+    set_seed(args.seed)
     data, model, tokenizer = prepare(args, accelerator)
     progress = fit(model, tokenizer, data, args, accelerator)
     finish(args, out, data, progress, time.time() - start)

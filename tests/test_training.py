@@ -64,6 +64,24 @@ print(all(text[e["start"]:e["end"]] == e["text"] for e in p(text)))
     assert out.strip().endswith("True")
 
 
+def test_seed_fixes_the_new_layers_and_so_the_whole_run(tiny_encoder, tmp_path, monkeypatch):
+    """Same --seed, same weights, bit for bit, even under another string-hash seed; another --seed, another
+    start for the layers train.py adds (dense, classifier, CRF): they were once drawn before the seed was set."""
+    from safetensors.torch import load_file
+
+    def weights(name, seed, hash_seed):
+        monkeypatch.setenv("PYTHONHASHSEED", hash_seed)
+        out = tmp_path / name
+        options = dict(sample=6, epochs=1, max_steps=1, batch_size=8, encoder=tiny_encoder, seed=seed)
+        train(*train_args("single", ["BioRED"], out, **options))
+        return load_file(str(out / "model.safetensors"))
+
+    first, again, other = weights("a", 0, "1"), weights("b", 0, "2"), weights("c", 1, "1")
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
+    for name in ("crf.transitions", "classifier.weight", "fc.weight"):
+        assert not torch.equal(first[name], other[name]), name
+
+
 def test_finetune_keeps_encoder_and_reinitialises_the_output_layer(single_run, tmp_path):
     from aioner.checkpoint import load_checkpoint
 
