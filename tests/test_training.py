@@ -82,6 +82,31 @@ def test_seed_fixes_the_new_layers_and_so_the_whole_run(tiny_encoder, tmp_path, 
         assert not torch.equal(first[name], other[name]), name
 
 
+@pytest.mark.parametrize(
+    "dev_f1, epochs_run",
+    [([0.0, 0.0, 0.0, 0.0, 0.3, 0.2], 6), ([0.1, 0.0, 0.0, 0.0, 0.3], 3), ([0.0, 0.2, 0.2, 0.2, 0.3], 4)],
+)
+def test_patience_counts_from_the_first_entity_on_dev(dev_f1, epochs_run, tmp_path, monkeypatch):
+    """patience 2: epochs at dev F1 0 before any entity is found do not count (a small corpus takes a few
+    epochs to find its first one; stopping there keeps a model that learnt nothing); later ones do."""
+    from accelerate import Accelerator
+
+    import aioner.training as training
+
+    scores = iter(dev_f1)
+    monkeypatch.setattr(training, "evaluate_features", lambda *a, **k: {"overall": {"f1": next(scores)}})
+    monkeypatch.setattr(training, "save_best", lambda *a, **k: None)
+    args = training.TrainArgs(output_dir=str(tmp_path), patience=2)
+    progress = {"epoch": 0, "global_step": 0, "best_f1": -1.0, "bad_epochs": 0, "history": []}
+    accelerator, model = Accelerator(cpu=True), torch.nn.Linear(1, 1)
+    for epoch in range(len(dev_f1)):
+        progress["epoch"] = epoch
+        training.end_epoch(accelerator, model, None, tmp_path, progress, (["dev"], None, 0), args, 1, 1.0)
+        if progress["bad_epochs"] >= args.patience:  # fit's rule
+            break
+    assert len(progress["history"]) == epochs_run
+
+
 def test_finetune_keeps_encoder_and_reinitialises_the_output_layer(single_run, tmp_path):
     from aioner.checkpoint import load_checkpoint
 
