@@ -376,16 +376,28 @@ def test_bad_lines_are_counted_in_the_build_report(tmp_path, monkeypatch):
 # ----------------------------------------------------------------- criteria 2 and 7: Parquet configs
 
 
+@pytest.fixture
+def opened(monkeypatch) -> list:
+    """The URLs opened during the test; each attempt also fails, so offline code that tries the network
+    is caught by an assertion instead of hanging on a retry."""
+    calls = []
+
+    def refuse(url, *args, **kwargs):
+        calls.append(url)
+        raise OSError(f"the test forbids network access ({url})")
+
+    monkeypatch.setattr(corpora.urllib.request, "urlopen", refuse)
+    return calls
+
+
 @needs_corpora
-def test_built_configs_load_offline_with_no_remote_code(tmp_path, monkeypatch, capsys):
+def test_built_configs_load_offline_with_no_remote_code(tmp_path, monkeypatch, capsys, opened):
     import datasets
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     out = tmp_path / "built"
     out.mkdir()
-    opened = []  # offline must never try the network (a retry loop would hang here, not fail)
-    monkeypatch.setattr(corpora.urllib.request, "urlopen", lambda *a, **k: opened.append(a) or 1 / 0)
     built, reports = build_mod.build(out, ["BioRED", "JNLPBA"])
     assert not opened
     assert "JNLPBA/train skipped" in capsys.readouterr().err  # not local, no download offline
@@ -645,11 +657,9 @@ def test_offline_forbids_downloads(downloading, monkeypatch):
 
 
 @needs_corpora
-def test_jnlpba_without_train_file_skips_it_offline(monkeypatch, capsys):
+def test_jnlpba_without_train_file_skips_it_offline(monkeypatch, capsys, opened):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # Even a mirror that would hang is never contacted.
-    opened = []
-    monkeypatch.setattr(corpora.urllib.request, "urlopen", lambda *a, **k: opened.append(a) or 1 / 0)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
