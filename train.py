@@ -357,6 +357,8 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
             {
                 "command": command,
                 "seconds": round(seconds, 1),
+                # Summed over every process that trained this run (resumes included); dev evaluation excluded.
+                "train_seconds": round(progress.get("train_seconds", 0.0), 1),
                 "best_dev_f1": progress.get("best_f1"),
                 "history": progress.get("history"),
                 "test": results,
@@ -387,7 +389,7 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
             ),
             "command": command,
             "dev_f1": progress.get("best_f1"),
-            "train_seconds": seconds,
+            "train_seconds": progress.get("train_seconds", seconds),
             "datasets": sorted({r["corpus"] for r in results}),
         },
         results,

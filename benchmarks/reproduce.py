@@ -36,7 +36,18 @@ from pathlib import Path
 
 from aioner.encoders import DEFAULT_ENCODER
 from aioner_scheme import DEFAULT_ENTITY_TYPES
-from benchmarks.common import command, f1_fields, machine, now, pct, root_path, run_python, shown, write_result
+from benchmarks.common import (
+    command,
+    f1_fields,
+    machine,
+    now,
+    pct,
+    root_path,
+    run_python,
+    shown,
+    training_seconds,
+    write_result,
+)
 
 # ----- scales: everything that changes between a GPU reproduction and a CPU one -----
 # sample: per corpus, a fraction (< 1) or a count of training documents (train.py --sample). It is
@@ -316,7 +327,7 @@ class Context:
             info = json.loads((folder / "results.json").read_text())
             self.train_info[run.name] = {
                 "command": info.get("command"),
-                "train_seconds": info.get("seconds"),
+                "train_seconds": training_seconds(info),
                 "reused": True,
                 **progress(info),
             }
@@ -329,7 +340,7 @@ class Context:
         info = json.loads((folder / "results.json").read_text())
         self.train_info[run.name] = {
             "command": "python " + shlex.join(cmd),
-            "train_seconds": info.get("seconds"),
+            "train_seconds": training_seconds(info),
             "wall_seconds": round(time.time() - start, 1),
             "reused": False,
             **progress(info),

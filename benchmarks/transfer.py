@@ -30,7 +30,7 @@ from pathlib import Path
 from aioner.encoders import DEFAULT_ENCODER
 from aioner.prediction import CorpusPrediction, corpus_documents, predict_corpus
 from aioner_scheme import DEFAULT_ENTITY_TYPES
-from benchmarks.common import REPO, command, f1_fields, machine, now, run_python, shown, write_result
+from benchmarks.common import REPO, command, f1_fields, machine, now, run_python, shown, training_seconds, write_result
 
 RECIPE = ["--recipe", "single", "--corpora", "BioRED", "--epochs", "3", "--patience", "5", "--batch_size", "32"]
 TABLE2_BASELINE = "runs/repro/cpu/single-BioRED"  # benchmarks.reproduce table2 --scale cpu, seed 0
@@ -59,7 +59,7 @@ def train(folder: Path, options: list[str], dry_run: bool) -> dict:
     if (folder / "results.json").exists():
         info = json.loads((folder / "results.json").read_text())
         print(f"[transfer] reusing {shown(folder)}", flush=True)
-        return {"command": info["command"], "train_seconds": info["seconds"], "best_dev_f1": info["best_dev_f1"]}
+        return {"command": info["command"], "train_seconds": training_seconds(info), "best_dev_f1": info["best_dev_f1"]}
     if folder.exists():
         cmd += ["--resume_from_checkpoint", "latest"]
     print("python " + shlex.join(cmd), flush=True)
@@ -67,7 +67,7 @@ def train(folder: Path, options: list[str], dry_run: bool) -> dict:
         return {}
     run_python(cmd)
     info = json.loads((folder / "results.json").read_text())
-    return {"command": info["command"], "train_seconds": info["seconds"], "best_dev_f1": info["best_dev_f1"]}
+    return {"command": info["command"], "train_seconds": training_seconds(info), "best_dev_f1": info["best_dev_f1"]}
 
 
 def summary(prediction: CorpusPrediction) -> dict:

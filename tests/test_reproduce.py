@@ -303,3 +303,13 @@ def test_on_a_gpu_the_scale_trains_in_bf16_where_the_gpu_has_it(reproduce, gpu_b
     assert reproduce.main(argv) == 0
     commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("python train.py")]
     assert len(commands) == 2 and all(("--bf16" in c) == gpu_bf16 for c in commands)
+
+
+def test_training_seconds_sum_every_session_of_a_resumed_run():
+    from benchmarks.common import training_seconds
+
+    history = [{"epoch": 1, "train_seconds": 2102.8}, {"epoch": 2, "train_seconds": 2163.6}]
+    # The last process ran 1 epoch plus scoring (seconds); the run trained 2 epochs across two sessions.
+    assert training_seconds({"seconds": 2500.0, "train_seconds": 4266.4, "history": history}) == 4266.4
+    assert training_seconds({"seconds": 2500.0, "history": history}) == 4266.4  # files written before the key
+    assert training_seconds({"seconds": 2500.0, "history": []}) == 2500.0

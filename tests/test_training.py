@@ -174,6 +174,9 @@ def test_kill_9_then_resume_continues_from_the_saved_step(tiny_encoder, tmp_path
     assert [e["epoch"] for e in epochs] == [1, 2] and epochs[0]["train_tokens"] == epochs[1]["train_tokens"] > 0
     assert final["train_tokens"] == 2 * epochs[1]["train_tokens"]
     assert (out / "model.safetensors").exists()
+    # results.json's training seconds cover both processes, not just the resumed one's wall time.
+    results = json.loads((out / "results.json").read_text())
+    assert results["train_seconds"] == pytest.approx(sum(e["train_seconds"] for e in epochs), abs=0.2)
 
 
 def test_bad_inputs_are_clear_and_overwrite_nothing(single_run, tmp_path):
