@@ -221,6 +221,7 @@ class Context:
         self.results_dir = root_path(args.results_dir)
         self.train_info: dict[str, dict] = {}
         self.scores: dict[tuple[str, str], dict] = {}
+        self.pending: dict[str, str] = {}  # --report_finished: run name -> how far it got
 
     @property
     def bf16(self) -> bool:
@@ -312,6 +313,16 @@ class Context:
         """'done' (results.json), 'partial' (an interrupted run to resume) or 'new'."""
         folder = self.folder(run)
         return "done" if (folder / "results.json").exists() else "partial" if folder.exists() else "new"
+
+    def progress_of(self, run: Run) -> str:
+        """How far an unfinished run got: its last saved state, for a report that leaves it out."""
+        from aioner.training import latest_state
+
+        state = latest_state(self.folder(run))
+        if state is None:
+            return "not started" if self.status(run) == "new" else "started, no saved state"
+        p = json.loads((state / "progress.json").read_text())
+        return f"interrupted: {p['epoch']} epoch(s) done, saved at step {p['global_step']} ({shown(state)})"
 
     def reusable(self, run: Run) -> bool:
         return self.args.reuse or run.owner != self.experiment
@@ -440,6 +451,7 @@ class Plan:
     report: Callable[[], tuple[dict, str]]
     notes: list[str] = field(default_factory=list)  # printed up front (dry run too)
     extra_seconds: float = 0  # other expected work (tagging-time measurements)
+    reports_unfinished: bool = False  # its report marks unfinished runs (ctx.pending) instead of needing them
 
 
 def time_tagging(tagger, corpus: str, repeats: int) -> float:
@@ -568,6 +580,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="cross_encoder and best_model: the second encoder, with its own tokenizer (default: %(default)s)",
     )
     ap.add_argument("--dry_run", action="store_true", help="print the train.py commands and the expected time only")
+    ap.add_argument(
+        "--report_finished",
+        action="store_true",
+        help="best_model: train nothing, report the finished runs (--reuse) and list the others as pending, "
+        "so the levers are on record while a long run (the combination) is still training",
+    )
     args = ap.parse_args(argv)
     for name in ("encoder", "cross_encoder"):  # train.py runs in the repository root
         if getattr(args, name) and Path(getattr(args, name)).exists():
@@ -611,11 +629,20 @@ def main(argv=None) -> int:
             }
             print("python " + shlex.join(ctx.command(run)) + "  # " + state[ctx.status(run)])
         return 0
+    if args.report_finished:
+        if not plan.reports_unfinished:
+            raise SystemExit(f"--report_finished: {args.experiment}'s report needs every run; best_model's does not")
+        args.reuse = True
+        ctx.pending = {r.name: ctx.progress_of(r) for r in plan.runs if ctx.status(r) != "done"}
+        for name, state in ctx.pending.items():
+            print(f"# pending, left out of this report: {name} ({state})")
     start = time.time()
     for run in plan.runs:
-        ctx.train(run)
+        if run.name not in ctx.pending:
+            ctx.train(run)
     for run, corpus in plan.evals:
-        ctx.evaluate(run, corpus)
+        if run.name not in ctx.pending:
+            ctx.evaluate(run, corpus)
     payload, markdown = plan.report()
     update_model_cards(ctx, plan)
     seconds = {
@@ -637,6 +664,8 @@ def main(argv=None) -> int:
         "seconds": seconds,
         "notes": plan.notes,
     }
+    if ctx.pending:  # what this report lacks, and where it stands
+        result["pending"] = {name: {"run": shown(ctx.runs_root / name), "state": s} for name, s in ctx.pending.items()}
     out = ctx.results_dir / f"{RESULT_NAMES.get(args.experiment, args.experiment)}_{args.scale}.json"
     write_result(out, result)
     header = (

@@ -228,6 +228,20 @@ def test_best_model_smoke_scores_every_lever_and_the_combination(tiny_encoder, t
     assert result["combination"]["context"] == "sentence" and result["combination"]["head"] == "dense"
     assert result["goal_f1"] == 88.65 and result["best"] in levers
     assert "| combined |" in (tmp_path / "results" / "best_model_smoke.md").read_text()
+    # --report_finished: a combination still training is left out and listed as pending, and nothing trains.
+    combined = tmp_path / "runs" / "smoke" / "aioner-s4-clean-mpnet"
+    (combined / "results.json").unlink()
+    res = run_script(
+        *smoke_args("best_model", tiny_encoder, tmp_path), "--cross_encoder", tiny_encoder, "--report_finished"
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    assert not (combined / "results.json").exists()
+    partial = json.loads((tmp_path / "results" / "best_model_smoke.json").read_text())
+    assert set(partial["levers"]) == set(levers) - {"combined"}
+    assert partial["levers_pending"].keys() == {"combined"} and partial["pending"].keys() == {"aioner-s4-clean-mpnet"}
+    assert partial["levers"]["all_data"]["bio_red"]["overall_f1"] == levers["all_data"]["bio_red"]["overall_f1"]
+    res = run_script(*smoke_args("table2", tiny_encoder, tmp_path), "--report_finished")
+    assert res.returncode != 0 and "needs every run" in res.stderr
 
 
 def test_cross_encoder_smoke_scores_both_members_and_both_ensembles(tiny_encoder, tmp_path):
