@@ -59,11 +59,13 @@ def training_seconds(results: dict) -> float | None:
     """A train.py run's training seconds from its ``results.json``, summed over every process that trained
     it: a run resumed across sessions counts each session's epochs, not just the last process's wall time
     (``seconds``). Dev evaluation is not training time. Files written before train.py recorded
-    ``train_seconds`` give the sum of their epochs' seconds, or, without a history, ``seconds``."""
+    ``train_seconds`` give the larger of their epochs' seconds (a resumed run's epochs outlast its last
+    process) and ``seconds`` (otherwise the process covered every epoch, and GERBERA's first stage, which
+    is not in the history)."""
     if results.get("train_seconds") is not None:
         return results["train_seconds"]
     epochs = [h["train_seconds"] for h in results.get("history") or [] if h.get("train_seconds") is not None]
-    return round(sum(epochs), 1) if epochs else results.get("seconds")
+    return max(round(sum(epochs), 1), results.get("seconds") or 0) if epochs else results.get("seconds")
 
 
 def root_path(p) -> Path:

@@ -326,4 +326,5 @@ def test_training_seconds_sum_every_session_of_a_resumed_run():
     # The last process ran 1 epoch plus scoring (seconds); the run trained 2 epochs across two sessions.
     assert training_seconds({"seconds": 2500.0, "train_seconds": 4266.4, "history": history}) == 4266.4
     assert training_seconds({"seconds": 2500.0, "history": history}) == 4266.4  # files written before the key
+    assert training_seconds({"seconds": 5000.0, "history": history}) == 5000.0  # one process (or GERBERA's two stages)
     assert training_seconds({"seconds": 2500.0, "history": []}) == 2500.0

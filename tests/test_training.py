@@ -137,6 +137,10 @@ def test_gerbera_runs_both_stages_and_ends_with_target_labels_only(tiny_encoder,
     final = json.loads((out / "config.json").read_text())
     assert "B-PER" in stage1["label2id"] and "O-CoNLL2003" in stage1["label2id"]
     assert "B-PER" not in final["label2id"] and "B-Disease" in final["label2id"]
+    # The training seconds count both stages, not only the target stage in results.json's history.
+    stages = [json.loads(line)["train_seconds"] for f in (out / "stage1", out) for line in open(f / "train_log.jsonl")]
+    results = json.loads((out / "results.json").read_text())
+    assert len(stages) == 2 and results["train_seconds"] == pytest.approx(sum(stages), abs=0.2)
 
 
 def test_merged_recipe_adds_the_new_types_to_the_aio_labels(tiny_encoder, tmp_path):
