@@ -401,10 +401,9 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
 
 def stage1_seconds(out: Path) -> float:
     """GERBERA's multi-task stage trained first, in ``out/stage1``: its training seconds (0 for other recipes)."""
-    from aioner.training import latest_state
+    from aioner.training import latest_progress
 
-    state = latest_state(out / "stage1")
-    return json.loads((state / "progress.json").read_text())["train_seconds"] if state else 0.0
+    return latest_progress(out / "stage1").get("train_seconds", 0.0)
 
 
 def push(out: Path, repo_id: str) -> None:

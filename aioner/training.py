@@ -92,6 +92,13 @@ def latest_state(out: Path) -> Path | None:
     return states[-1] if states else None
 
 
+def latest_progress(out: Path) -> dict:
+    """What the latest saved state of a train.py run records (its ``progress.json``: epoch, step, training
+    seconds and sub-words, ...); {} before any."""
+    state = latest_state(out)
+    return json.loads((state / "progress.json").read_text()) if state else {}
+
+
 @torch.inference_mode()
 def evaluate_features(model, features, scheme, batch_tokens: int, device, pad_id: int = 0) -> dict:
     """Strict entity-level P/R/F1 on word spans of pre-tokenized rows (dev evaluation)."""

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 from aioner.encoders import DEFAULT_ENCODER
-from aioner.training import latest_state
+from aioner.training import latest_progress
 from aioner_scheme import DEFAULT_ENTITY_TYPES
 from benchmarks.common import REPO, command, f1_fields, machine, now, pct, root_path, run_python, shown, write_result
 
@@ -92,13 +92,6 @@ EXPECTED_MLM_TOKENS_PER_S = 1500
 def train_py_supports(option: str) -> bool:
     """Whether train.py has ``option`` (today it has no --max_seconds: the budget becomes calibrated steps)."""
     return f'"{option}"' in TRAIN_PY.read_text()
-
-
-def latest_progress(folder: Path) -> dict:
-    """What the latest saved state of a train.py run records (``progress.json`` of
-    ``aioner.training.latest_state``: training-loop seconds and sub-words, steps); {} before any."""
-    state = latest_state(folder)
-    return json.loads((state / "progress.json").read_text()) if state else {}
 
 
 def run_record(folder: Path) -> dict:

@@ -316,12 +316,12 @@ class Context:
 
     def progress_of(self, run: Run) -> str:
         """How far an unfinished run got: its last saved state, for a report that leaves it out."""
-        from aioner.training import latest_state
+        from aioner.training import latest_progress
 
-        state = latest_state(self.folder(run))
-        if state is None:
+        p = latest_progress(self.folder(run))
+        if not p:
             return "not started" if self.status(run) == "new" else "started, no saved state"
-        p = json.loads((state / "progress.json").read_text())
+        state = self.folder(run) / "train_state" / f"step_{p['global_step']}"  # save_state's name
         return f"interrupted: {p['epoch']} epoch(s) done, saved at step {p['global_step']} ({shown(state)})"
 
     def reusable(self, run: Run) -> bool:
