@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.utils import set_seed
 
-    from aioner.training import enable_cpu_ranks, fit, shutdown
+    from aioner.training import LOG_DIR, enable_cpu_ranks, fit, shutdown
     from pipeline_aioner import native_bf16
 
     enable_cpu_ranks()
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     accelerator = Accelerator(
         gradient_accumulation_steps=args.grad_accum,
         log_with="tensorboard",
-        project_dir=str(out / "runs"),
+        project_dir=str(out / LOG_DIR),
         mixed_precision=args.mixed_precision,
         kwargs_handlers=ddp,
     )
@@ -235,7 +235,7 @@ def prepare(args: Arguments, accelerator) -> tuple:
     """The recipe's training data and starting model; GERBERA trains its first stage here."""
     from aioner import recipes
     from aioner.checkpoint import add_tasks, load_checkpoint, new_tagger
-    from aioner.training import fit
+    from aioner.training import STAGE1_DIR, fit
 
     head = {
         "decoder": args.decoder,
@@ -292,7 +292,7 @@ def prepare(args: Arguments, accelerator) -> tuple:
     stage1 = recipes.gerbera_stage1(args.corpora[0], args.general, args.general_sample, args.seed, sample)
     model, tokenizer = start_model(args, stage1.scheme, head)
     accelerator.print(f"GERBERA stage 1: {stage1.description}")
-    stage1_dir = Path(args.output_dir) / "stage1"
+    stage1_dir = Path(args.output_dir) / STAGE1_DIR
     fit(
         model,
         tokenizer,
@@ -400,21 +400,22 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
 
 
 def stage1_seconds(out: Path) -> float:
-    """GERBERA's multi-task stage trained first, in ``out/stage1``: its training seconds (0 for other recipes)."""
-    from aioner.training import latest_progress
+    """GERBERA's multi-task stage trained first, in its own run folder: its training seconds (0 for other
+    recipes)."""
+    from aioner.training import STAGE1_DIR, latest_progress
 
-    return latest_progress(out / "stage1").get("train_seconds", 0.0)
+    return latest_progress(out / STAGE1_DIR).get("train_seconds", 0.0)
 
 
 def push(out: Path, repo_id: str) -> None:
     """Upload the checkpoint and its card (not the training state or logs)."""
     from huggingface_hub import HfApi
 
+    from aioner.training import NOT_CHECKPOINT
+
     api = HfApi()
     api.create_repo(repo_id, exist_ok=True)
-    api.upload_folder(
-        folder_path=str(out), repo_id=repo_id, ignore_patterns=["train_state/*", "runs/*", "stage1/*", ".best.tmp/*"]
-    )
+    api.upload_folder(folder_path=str(out), repo_id=repo_id, ignore_patterns=[f"{d}/*" for d in NOT_CHECKPOINT])
     print(f"pushed {out} to https://huggingface.co/{repo_id}")
 
 

@@ -45,6 +45,13 @@ DEFAULT_LEARNING_RATE = 5e-5
 # Training loss, learning rate and tokens/s go to the log and the progress bar every this many steps.
 LOG_EVERY = 10
 
+# A run folder's layout (train.py --output_dir): the checkpoint's own files at the top, and beside them:
+STATE_DIR = "train_state"  # resumable states, one step_N/ each (Accelerate's save_state plus progress.json)
+LOG_DIR = "runs"  # TensorBoard
+STAGE1_DIR = "stage1"  # GERBERA's multi-task stage, a run folder of its own
+BEST_SCRATCH = ".best.tmp"  # save_best writes the new best model here, then moves each file into place
+NOT_CHECKPOINT = (STATE_DIR, LOG_DIR, STAGE1_DIR, BEST_SCRATCH)  # what a pushed checkpoint leaves out
+
 
 class RunDirectoryError(RuntimeError):
     """The output folder holds another run (or something else): nothing is overwritten."""
@@ -68,8 +75,8 @@ def default_learning_rate(encoder: str | None) -> float:
 
 def check_output_dir(out: Path, args: TrainArgs) -> None:
     """Refuse a folder holding another run; accept the same run when resuming."""
-    # runs/ (TensorBoard) and stage1/ (GERBERA's first stage) may precede this stage's files.
-    if not out.exists() or not [p for p in out.iterdir() if p.name not in ("runs", "stage1")]:
+    # TensorBoard's logs and GERBERA's first stage may precede this stage's files.
+    if not out.exists() or not [p for p in out.iterdir() if p.name not in (LOG_DIR, STAGE1_DIR)]:
         return
     recorded = out / "training_args.json"
     if not recorded.exists():
@@ -86,9 +93,18 @@ def check_output_dir(out: Path, args: TrainArgs) -> None:
         )
 
 
+def state_dir(out: Path, step: int) -> Path:
+    """Where a run saves its training state after ``step`` optimizer steps."""
+    return out / STATE_DIR / f"step_{step}"
+
+
+def saved_states(out: Path) -> list[Path]:
+    """A run's state folders, oldest first, half-written ones included."""
+    return sorted((out / STATE_DIR).glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+
+
 def latest_state(out: Path) -> Path | None:
-    states = sorted((out / "train_state").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-    states = [s for s in states if (s / "progress.json").exists()]  # a state without progress is half written
+    states = [s for s in saved_states(out) if (s / "progress.json").exists()]  # without it: half written
     return states[-1] if states else None
 
 
@@ -132,7 +148,7 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     accelerator = accelerator or Accelerator(
         gradient_accumulation_steps=args.grad_accum,
         log_with="tensorboard",
-        project_dir=str(out / "runs"),
+        project_dir=str(out / LOG_DIR),
         mixed_precision=args.mixed_precision,
     )
     if accelerator.is_main_process:
@@ -293,16 +309,15 @@ def load_progress(accelerator: Accelerator, out: Path, resume: str | None) -> di
 
 
 def save_state(accelerator: Accelerator, out: Path, progress: dict, keep_states: int) -> None:
-    """Save the training state as ``train_state/step_N`` and drop all but the newest ``keep_states``."""
-    state = out / "train_state" / f"step_{progress['global_step']}"
+    """Save the training state in ``state_dir`` and drop all but the newest ``keep_states``."""
+    state = state_dir(out, progress["global_step"])
     accelerator.save_state(str(state))
     if accelerator.is_main_process:
         # progress.json last: a state folder without it is incomplete and never resumed from.
         tmp = state / "progress.json.tmp"
         tmp.write_text(json.dumps(progress))
         os.replace(tmp, state / "progress.json")
-        states = sorted((out / "train_state").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-        for old in states[:-keep_states]:
+        for old in saved_states(out)[:-keep_states]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
@@ -399,7 +414,7 @@ def record_training(model, data: Data) -> None:
 
 def save_best(model, tokenizer, out: Path) -> None:
     """Write the checkpoint to a scratch folder, then move each file into place (never half a model)."""
-    scratch = out / ".best.tmp"
+    scratch = out / BEST_SCRATCH
     shutil.rmtree(scratch, ignore_errors=True)
     save_checkpoint(model, tokenizer, scratch)
     for f in scratch.iterdir():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 from benchmarks.common import machine, shown
 from benchmarks.reproduce import (
@@ -20,6 +21,7 @@ from benchmarks.reproduce import (
     bar_chart,
     dev,
     fmt,
+    grouped_bar_chart,
     line_chart,
     share,
     tagger_for,
@@ -187,7 +189,10 @@ def table3(ctx: Context) -> Plan:
             "files, before sampling). NLM-Chem's training file is not held here: no single or MTL "
             "model for it, and the AIO model trains without it. " + ENCODER_NOTE,
         }
-        return payload, table3_markdown(rows, counts, ctx.args.protocols, leaks)
+        png = ctx.results_dir / f"table3_{ctx.args.scale}.png"
+        table3_chart(png, rows, ctx.args.protocols, ctx.args.scale)
+        payload["figure"] = shown(png)
+        return payload, table3_markdown(rows, counts, ctx.args.protocols, leaks) + f"\n\n![Table 3]({png.name})"
 
     notes = [f"{c}: no single-corpus or MTL model, training file unavailable ({why})" for c, why in missing.items()]
     runs = [*bases.values()] + [multi[p, k] for p in ctx.args.protocols for k in ("aioner", "mtl")]
@@ -200,6 +205,26 @@ def table3(ctx: Context) -> Plan:
         if not (k == "mtl" and c in missing)
     ]
     return Plan(runs, evals, report, notes)
+
+
+TABLE3_COLOURS = {"single": "#8c8c8c", "MTL": "#4c72b0", "AIONER": "#dd8452"}
+
+
+def table3_chart(png: Path, rows: dict, protocols: list[str], scale: str) -> None:
+    """Table 3 as bars: per corpus, single, then MTL and AIONER under each protocol (the first solid, the
+    others hatched in the same colour), so the gains over single and the leak's size can be seen at once."""
+    series, colours = {"single": [r["single"] and r["single"]["overall_f1"] for r in rows.values()]}, {}
+    colours["single"] = TABLE3_COLOURS["single"]
+    for p in protocols:
+        for k, label in (("mtl", "MTL"), ("aioner", "AIONER")):
+            name = f"{label} ({p})"
+            series[name] = [r[p][k] and r[p][k]["overall_f1"] for r in rows.values()]
+            colours[name] = TABLE3_COLOURS[label]
+    hatched = [n for n in series if not n.endswith(f"({protocols[0]})") and n != "single"]
+    # † as in the table: some of the corpus' test documents are in the leaky protocol's training data.
+    groups = [c + (" †" if r["test_documents_in_leaky_training"] else "") for c, r in rows.items()]
+    groups = [g + ("\n(no training file)" if r["single"] is None else "") for g, r in zip(groups, rows.values())]
+    grouped_bar_chart(png, groups, series, f"test set, strict F1 (%), {scale} scale", colours, hatched)
 
 
 def table3_markdown(rows: dict, counts: dict, protocols: list[str], leaks: dict) -> str:

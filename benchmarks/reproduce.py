@@ -316,12 +316,12 @@ class Context:
 
     def progress_of(self, run: Run) -> str:
         """How far an unfinished run got: its last saved state, for a report that leaves it out."""
-        from aioner.training import latest_progress
+        from aioner.training import latest_progress, state_dir
 
         p = latest_progress(self.folder(run))
         if not p:
             return "not started" if self.status(run) == "new" else "started, no saved state"
-        state = self.folder(run) / "train_state" / f"step_{p['global_step']}"  # save_state's name
+        state = state_dir(self.folder(run), p["global_step"])
         return f"interrupted: {p['epoch']} epoch(s) done, saved at step {p['global_step']} ({shown(state)})"
 
     def reusable(self, run: Run) -> bool:
@@ -501,6 +501,42 @@ def bar_chart(path: Path, values: dict[str, float], ylabel: str) -> None:
     ax.bar_label(bars, fmt="%.1f")
     ax.set(ylabel=ylabel)
     ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def grouped_bar_chart(
+    path: Path, groups: list[str], series: dict[str, list], ylabel: str, colours: dict, hatched=()
+) -> None:
+    """One cluster of bars per group, one bar per series (a None value: no bar). Series named in ``hatched``
+    are drawn hatched and paler: a second protocol beside the first, in the same colour."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(groups)), 4.2))
+    width = 0.8 / len(series)
+    for i, (name, values) in enumerate(series.items()):
+        offset = (i - (len(series) - 1) / 2) * width
+        xs, ys = (
+            zip(*[(g + offset, v) for g, v in enumerate(values) if v is not None])
+            if any(v is not None for v in values)
+            else ((), ())
+        )
+        pale = name in hatched
+        ax.bar(
+            xs,
+            ys,
+            width,
+            label=name,
+            color=colours[name],
+            alpha=0.5 if pale else 1.0,
+            hatch="///" if pale else None,
+            edgecolor="white" if pale else None,
+        )
+    ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel=ylabel, ylim=(0, 100))
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

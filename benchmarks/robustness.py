@@ -351,6 +351,8 @@ def tagging_kill(n_docs: int, work: Path) -> dict:
 
 
 def training_kill(work: Path) -> dict:
+    from aioner.training import latest_progress
+
     encoder = testing.save_tiny_encoder(work / "tiny-encoder")
     out = work / "train-out"
     options = dict(sample=60, epochs=2, batch_size=8, save_steps=4, encoder=encoder, eval_test=True)
@@ -358,20 +360,16 @@ def training_kill(work: Path) -> dict:
     env = {**testing.ONE_THREAD_ENV, "PYTHONUNBUFFERED": "1"}
     kills, resumed, start = [], [], time.time()
 
-    def saved_steps():
-        return (
-            sorted(json.loads(p.read_text())["global_step"] for p in (out / "train_state").glob("step_*/progress.json"))
-            if out.exists()
-            else []
-        )
+    def saved_step():
+        return latest_progress(out).get("global_step")
 
     for k in range(2):
         cmd = base + (["--resume_from_checkpoint", "latest"] if k else [])
-        before = max(saved_steps(), default=0)
+        before = saved_step() or 0
         log = tempfile.TemporaryFile()
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 3000
-        while time.time() < deadline and proc.poll() is None and max(saved_steps(), default=0) <= before:
+        while time.time() < deadline and proc.poll() is None and (saved_step() or 0) <= before:
             time.sleep(0.2)
         finished_early = proc.poll() is not None
         proc.send_signal(signal.SIGKILL)
@@ -381,21 +379,18 @@ def training_kill(work: Path) -> dict:
         resumed += re.findall(r"resumed from .*", text)
         kills.append(
             {
-                "saved_step_at_kill": max(saved_steps(), default=None),
+                "saved_step_at_kill": saved_step(),
                 "finished_before_kill": finished_early,
                 "exit": proc.returncode,
                 "log_tail": None if not finished_early else text[-1500:],
             }
         )
-    last = max(saved_steps(), default=None)
+    last = saved_step()
     final = subprocess.run(
         base + ["--resume_from_checkpoint", "latest"], cwd=REPO, capture_output=True, text=True, timeout=3000, env=env
     )
     resumed += re.findall(r"resumed from .*", final.stdout)
-    progress = None
-    states = sorted((out / "train_state").glob("step_*/progress.json"), key=lambda p: int(p.parent.name.split("_")[1]))
-    if states:
-        progress = json.loads(states[-1].read_text())
+    progress = latest_progress(out) or None
     result = {
         "kills": kills,
         "resumed": resumed,

@@ -190,12 +190,22 @@ def test_table3_smoke_scores_single_mtl_and_aio_in_both_protocols(tiny_encoder, 
     assert clean != leaky and "--exclude_tests_of BioRED NCBI-Disease" in result["commands"][clean.split("/")[-1]]
     markdown = (tmp_path / "results" / "table3_smoke.md").read_text()
     assert "MTL (clean)" in markdown and "AIONER (leaky)" in markdown and "NLM-Chem" in markdown
+    assert result["figure"].endswith("table3_smoke.png") and "![Table 3](table3_smoke.png)" in markdown
+    assert (tmp_path / "results" / "table3_smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_figures_are_png_files(reproduce, tmp_path):
     reproduce.line_chart(tmp_path / "f3.png", [10, 50], {"a": [1.0, 2.0], "b": [2.0, 3.0]}, "x", "F1")
     reproduce.bar_chart(tmp_path / "f4.png", {"baseline": 50.0, "MTL": 60.5}, "F1")
-    for name in ("f3.png", "f4.png"):
+    reproduce.grouped_bar_chart(  # a group without a bar in one series (NLM-Chem has no single model)
+        tmp_path / "t3.png",
+        ["NCBI-Disease", "NLM-Chem"],
+        {"single": [60.0, None], "AIONER (clean)": [70.0, 47.5], "AIONER (leaky)": [71.0, 46.4]},
+        "F1",
+        {"single": "grey", "AIONER (clean)": "orange", "AIONER (leaky)": "orange"},
+        hatched=["AIONER (leaky)"],
+    )
+    for name in ("f3.png", "f4.png", "t3.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -252,6 +253,31 @@ def test_push_to_hub_goes_as_far_as_the_network(single_run, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OfflineModeIsEnabled):
         train_script.push(single_run, "aioner-test/never-created")
+
+
+def test_push_uploads_the_checkpoint_without_training_state_or_logs(single_run, monkeypatch):
+    """What push hands the Hub, filtered by huggingface_hub's own pattern matching."""
+    import huggingface_hub
+    from huggingface_hub.utils import filter_repo_objects
+
+    import train as train_script
+
+    calls = {}
+
+    class RecordingApi:
+        def create_repo(self, repo_id, exist_ok=False):
+            calls["repo"] = repo_id
+
+        def upload_folder(self, folder_path, repo_id, ignore_patterns):
+            files = [p.relative_to(folder_path).as_posix() for p in Path(folder_path).rglob("*") if p.is_file()]
+            calls["files"] = set(filter_repo_objects(files, ignore_patterns=ignore_patterns))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    train_script.push(single_run, "aioner-test/recorded")
+    assert calls["repo"] == "aioner-test/recorded"
+    assert {"config.json", "model.safetensors", "modeling_aioner.py", "README.md"} <= calls["files"]
+    assert not [f for f in calls["files"] if f.split("/")[0] in ("train_state", "runs", "stage1", ".best.tmp")]
+    assert list((single_run / "train_state").glob("step_*"))  # there was state to leave out
 
 
 def test_command_line_beats_yaml_in_every_spelling(tmp_path):
