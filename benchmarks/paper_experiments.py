@@ -213,17 +213,21 @@ TABLE3_COLOURS = {"single": "#8c8c8c", "MTL": "#4c72b0", "AIONER": "#dd8452"}
 def table3_chart(png: Path, rows: dict, protocols: list[str], scale: str) -> None:
     """Table 3 as bars: per corpus, single, then MTL and AIONER under each protocol (the first solid, the
     others hatched in the same colour), so the gains over single and the leak's size can be seen at once."""
-    series, colours = {"single": [r["single"] and r["single"]["overall_f1"] for r in rows.values()]}, {}
-    colours["single"] = TABLE3_COLOURS["single"]
+    series = {"single": [r["single"] and r["single"]["overall_f1"] for r in rows.values()]}
+    colours, hatched = {"single": TABLE3_COLOURS["single"]}, []
     for p in protocols:
         for k, label in (("mtl", "MTL"), ("aioner", "AIONER")):
             name = f"{label} ({p})"
             series[name] = [r[p][k] and r[p][k]["overall_f1"] for r in rows.values()]
             colours[name] = TABLE3_COLOURS[label]
-    hatched = [n for n in series if not n.endswith(f"({protocols[0]})") and n != "single"]
+            hatched += [name] if p != protocols[0] else []
     # † as in the table: some of the corpus' test documents are in the leaky protocol's training data.
-    groups = [c + (" †" if r["test_documents_in_leaky_training"] else "") for c, r in rows.items()]
-    groups = [g + ("\n(no training file)" if r["single"] is None else "") for g, r in zip(groups, rows.values())]
+    groups = [
+        c
+        + (" †" if r["test_documents_in_leaky_training"] else "")
+        + ("\n(no training file)" if not r["single"] else "")
+        for c, r in rows.items()
+    ]
     grouped_bar_chart(png, groups, series, f"test set, strict F1 (%), {scale} scale", colours, hatched)
 
 

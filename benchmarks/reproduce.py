@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import shlex
 import sys
 import time
@@ -517,15 +518,10 @@ def grouped_bar_chart(
     width = 0.8 / len(series)
     for i, (name, values) in enumerate(series.items()):
         offset = (i - (len(series) - 1) / 2) * width
-        xs, ys = (
-            zip(*[(g + offset, v) for g, v in enumerate(values) if v is not None])
-            if any(v is not None for v in values)
-            else ((), ())
-        )
         pale = name in hatched
-        ax.bar(
-            xs,
-            ys,
+        ax.bar(  # a NaN height draws no bar
+            [g + offset for g in range(len(values))],
+            [math.nan if v is None else v for v in values],
             width,
             label=name,
             color=colours[name],
