@@ -2,11 +2,12 @@
 
     python -m aioner.evaluate_cli --gold G --pred P [--format pubtator|iob]
         [--mode strict|relaxed|both] [--type-map CORPUS|TSV] [--json OUT]
-        [--per-class] [--compare P2 [--resamples N --seed S]]
+        [--per-class] [--errors] [--compare P2 [--resamples N --seed S]]
 
 Prints one Markdown table per mode (per type P/R/F1 and counts, micro overall).
 ``--type-map`` maps raw gold types to AIO types: a corpus name of
 ``dataset_scripts.corpora.CORPORA`` (e.g. NCBI-Disease) or a TSV of raw<TAB>aio lines.
+``--errors`` sorts the strict errors: type, boundary, both, missed / spurious, per type.
 ``--compare`` scores a second prediction file and tests the difference (two-sided
 Wilcoxon signed-rank on per-document F1, paired bootstrap of micro F1).
 Exit status 0 on success, 2 on bad input (missing file, a predicted document the gold
@@ -23,7 +24,7 @@ from pathlib import Path
 from dataset_scripts.documents import CorpusFormatError
 
 from . import evaluation as ev
-from .scoring import format_per_class, format_report
+from .scoring import format_errors, format_per_class, format_report
 from .significance import paired_bootstrap, wilcoxon_test
 
 
@@ -41,6 +42,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--type-map", help="corpus name (its raw->AIO types) or TSV file raw<TAB>aio")
     p.add_argument("--json", help="also write every number to this JSON file")
     p.add_argument("--per-class", action="store_true", help="word-level B/I/O report with macro/weighted averages")
+    p.add_argument(
+        "--errors",
+        action="store_true",
+        help="the strict errors by class: wrong type, wrong boundary, both, missed / spurious (per type)",
+    )
     p.add_argument("--compare", metavar="PRED_B", help="second prediction file: significance of pred vs PRED_B")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -50,7 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     modes = ("strict", "relaxed") if args.mode == "both" else (args.mode,)
     type_map = ev.load_type_map(args.type_map)
-    result = ev.score_files(args.gold, args.pred, args.format, modes=modes, type_map=type_map, per_class=args.per_class)
+    result = ev.score_files(
+        args.gold, args.pred, args.format, modes=modes, type_map=type_map, per_class=args.per_class, errors=args.errors
+    )
     for mode in modes:
         print(f"### {mode} ({args.pred})\n\n{format_report(result[mode])}\n")
     if "seqeval" in result:
@@ -61,6 +69,8 @@ def run(args: argparse.Namespace) -> dict:
         )
     if args.per_class:
         print(f"### per class (word tags)\n\n{format_per_class(result['per_class'])}\n")
+    if args.errors:
+        print(f"### strict errors by class\n\n{format_errors(result['errors'])}\n")
     if args.compare:
         result["compare"] = compare(args, modes, type_map)
     missing = result["documents_without_prediction"]

@@ -27,6 +27,7 @@ from .scoring import (
     TypeMap,
     check_documents,
     document_word_tags,
+    error_breakdown,
     map_tags,
     map_types,
     per_class_report,
@@ -141,13 +142,15 @@ def score_files(
     modes: Sequence[str] = MODES,
     type_map: TypeMap | None = None,
     per_class: bool = False,
+    errors: bool = False,
 ) -> dict:
     """Score a prediction file against a gold file (PubTator or IOB).
 
     Returns ``{mode: score_entities(...)}`` for each mode, plus documents, the gold
     documents without a prediction block (their mentions count as missed), defects of
     the gold file (read leniently, like corpus_documents), for IOB ``seqeval`` (strict
-    IOB2 on the word tags) and with ``per_class`` the per-class report.
+    IOB2 on the word tags), with ``per_class`` the per-class report and with ``errors`` the strict
+    errors by class (``error_breakdown``: type, boundary, both, missed / spurious).
     """
     if fmt not in ("pubtator", "iob"):
         raise ValueError(f"format must be 'pubtator' or 'iob', not {fmt!r}")
@@ -179,6 +182,8 @@ def score_files(
         )
     if per_class:
         result["per_class"] = per_class_report(refs, preds)
+    if errors:
+        result["errors"] = error_breakdown(gold.entities, pred.entities, type_map=type_map, documents=gold.ids)
     return result
 
 

@@ -23,6 +23,8 @@
 * seqeval entity scores on word tags (strict IOB2) and a per-class report (B/I/O P/R/F1
   with macro and weighted averages, as Table 5 of the transfer-learning paper).
   AIO outside labels (``O-ALL``, ``O-Gene``: any label starting with "O") are "O".
+* Where the strict errors are (``error_breakdown``): each missed gold mention and each wrong
+  prediction is a type error, a boundary error, both, or missed / spurious.
 * Markdown tables of these scores.
 
 Where the predictions come from is elsewhere: ``aioner.prediction`` tags a corpus split,
@@ -272,6 +274,89 @@ def document_word_tags(texts: Mapping[str, str], gold: Iterable[Entity], pred: I
         refs.append(tags[0])
         preds.append(tags[1])
     return refs, preds
+
+
+# ----- where the strict errors are -----
+ERROR_KINDS = ("type", "boundary", "boundary_type")  # plus "missed" (gold side) / "spurious" (predicted side)
+
+
+def _error_kind(entity: Entity, others: list[Entity]) -> tuple[str, Entity | None]:
+    """How ``entity`` (a strict error) relates to the other side's errors of its document: the same span
+    with another type first, then an overlap of the same type, then an overlap of another type."""
+    overlapping = [o for o in others if o[1] < entity[2] and entity[1] < o[2]]
+    for kind, test in (
+        ("type", lambda o: o[1:3] == entity[1:3]),
+        ("boundary", lambda o: o[3] == entity[3]),
+        ("boundary_type", lambda o: True),
+    ):
+        hit = next((o for o in overlapping if test(o)), None)
+        if hit is not None:
+            return kind, hit
+    return "", None
+
+
+def error_breakdown(
+    gold: Iterable[Entity],
+    pred: Iterable[Entity],
+    *,
+    type_map: TypeMap | None = None,
+    documents: Iterable[str] | None = None,
+) -> dict:
+    """Every strict-mode error in exactly one class, to show where the F1 goes.
+
+    A missed gold mention (false negative) and a wrong prediction (false positive) are each:
+    ``type`` (a wrong prediction on exactly the gold span: "BRCA1" tagged Disease), ``boundary``
+    (an overlapping one of the same type: "BRCA1 gene" for "BRCA1"), ``boundary_type`` (overlapping,
+    another type), else ``missed`` (gold) or ``spurious`` (predicted). Errors are compared only with
+    the other side's errors: a correct prediction is no boundary error of a gold mention it overlaps.
+    The classes sum to strict FN and FP (``score_entities``); per type, false negatives count under
+    the gold type and false positives under the predicted one. ``type_confusion``: gold -> predicted
+    type of the ``type`` errors. (nervaluate's SemEval-2013 schemas count partial and type matches per
+    schema, which do not partition the strict errors; hence this.)
+    """
+    gold, pred = _prepare(gold, pred, type_map, documents)
+    gold_set, pred_set = set(gold), set(pred)
+    errors = {"gold": [g for g in gold if g not in pred_set], "pred": [p for p in pred if p not in gold_set]}
+    by_doc = {side: defaultdict(list) for side in errors}
+    for side, ents in errors.items():
+        for e in ents:
+            by_doc[side][e[0]].append(e)
+    blank = {"false_negatives": dict.fromkeys(ERROR_KINDS + ("missed",), 0)}
+    blank["false_positives"] = dict.fromkeys(ERROR_KINDS + ("spurious",), 0)
+    out = {k: dict(v) for k, v in blank.items()}
+    per_type: dict[str, dict] = defaultdict(lambda: {k: dict(v) for k, v in blank.items()})
+    confusion: Counter = Counter()
+    for side, other, key, none in (
+        ("gold", "pred", "false_negatives", "missed"),
+        ("pred", "gold", "false_positives", "spurious"),
+    ):
+        for e in errors[side]:
+            kind, hit = _error_kind(e, by_doc[other][e[0]])
+            kind = kind or none
+            out[key][kind] += 1
+            per_type[e[3]][key][kind] += 1
+            if side == "gold" and kind == "type":
+                confusion[f"{e[3]} -> {hit[3]}"] += 1
+    out["per_type"] = dict(sorted(per_type.items()))
+    out["type_confusion"] = dict(confusion.most_common())
+    return out
+
+
+def format_errors(breakdown: dict) -> str:
+    """An error_breakdown as Markdown: one row per side and type, the classes as columns."""
+    lines = [
+        "| errors | type | boundary | boundary + type | missed / spurious | total |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    rows = [("all", breakdown)] + list(breakdown["per_type"].items())
+    for name, r in rows:
+        for key, label in (("false_negatives", "missed gold (FN)"), ("false_positives", "wrong predictions (FP)")):
+            counts = list(r[key].values())
+            lines.append(f"| {name}: {label} | " + " | ".join(map(str, counts)) + f" | {sum(counts)} |")
+    if breakdown["type_confusion"]:
+        pairs = ", ".join(f"{k} {v}" for k, v in breakdown["type_confusion"].items())
+        lines.append(f"\nType errors, gold -> predicted: {pairs}.")
+    return "\n".join(lines)
 
 
 # ----- tables -----

@@ -221,6 +221,35 @@ PUBTATOR_PRED = """100|t|BRCA1 causes breast cancer.
 200|a|
 
 """
+
+
+# ----- where the strict errors are -----
+def test_error_breakdown_puts_every_strict_error_in_one_class():
+    b = scoring.error_breakdown(GOLD, PRED)
+    # gold (1,10,20) and (1,30,35): boundary; gold (2,0,4) Chemical predicted as Disease: type
+    assert b["false_negatives"] == {"type": 1, "boundary": 2, "boundary_type": 0, "missed": 0}
+    # (1,12,18) and both halves of (1,30,35): boundary; (2,0,4,Disease): type; (1,40,45): spurious
+    assert b["false_positives"] == {"type": 1, "boundary": 3, "boundary_type": 0, "spurious": 1}
+    assert b["type_confusion"] == {"Chemical -> Disease": 1}
+    assert b["per_type"]["Chemical"]["false_negatives"]["type"] == 1
+    assert b["per_type"]["Disease"]["false_positives"]["type"] == 1  # a false positive counts under its own type
+    strict = scoring.score_entities(GOLD, PRED)["overall"]
+    assert sum(b["false_negatives"].values()) == strict["gold"] - strict["tp"]
+    assert sum(b["false_positives"].values()) == strict["pred"] - strict["tp"]
+
+
+def test_error_breakdown_compares_errors_with_errors_only():
+    gold = [("d", 0, 10, "Gene"), ("d", 0, 5, "Chemical"), ("d", 20, 25, "Gene")]
+    # (0,10,Gene) is right, so it is no boundary error of the nested gold chemical: that one is missed
+    pred = [("d", 0, 10, "Gene"), ("d", 18, 30, "Disease")]
+    b = scoring.error_breakdown(gold, pred)
+    assert b["false_negatives"] == {"type": 0, "boundary": 0, "boundary_type": 1, "missed": 1}
+    assert b["false_positives"] == {"type": 0, "boundary": 0, "boundary_type": 1, "spurious": 0}
+    table = scoring.format_errors(b)
+    assert "| all: missed gold (FN) | 0 | 0 | 1 | 1 | 2 |" in table
+    assert "| Disease: wrong predictions (FP) | 0 | 0 | 1 | 0 | 1 |" in table
+
+
 IOB_GOLD = (
     "-DOCSTART-\tO\n\nAspirin\tB-Chemical\nreduces\tO\nfever\tB-Disease\n.\tO\n\n"
     "BRCA1\tB-Gene\nmutations\tO\n.\tO\n\n-DOCSTART-\tO\n\nTumor\tB-Disease\ngrowth\tI-Disease\n"
@@ -277,6 +306,9 @@ def test_cli_iob_with_type_map_and_per_class(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "| **overall (micro)** | 3 | 2 | 1 | 50.00 | 33.33 | 40.00 |" in out and "relaxed" not in out
+    assert evaluate_cli.main(["--gold", gold, "--pred", pred, "--format", "iob", "--errors"]) == 0
+    # "fever" missed, "Tumor growth" cut short: a boundary error on each side
+    assert "| all: missed gold (FN) | 0 | 1 | 0 | 1 | 2 |" in capsys.readouterr().out
     short = _write(tmp_path, "s.tsv", IOB_PRED.rsplit("\n\n", 1)[0] + "\n")
     assert evaluate_cli.main(["--gold", gold, "--pred", short, "--format", "iob"]) == 2
     assert "sentences" in capsys.readouterr().err
