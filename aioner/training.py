@@ -12,11 +12,13 @@ Layout of an output folder:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import shutil
 import time
+from array import array
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -178,7 +180,7 @@ def fit(model, tokenizer, data: Data, args: TrainArgs, accelerator: Accelerator 
     optimizer, scheduler = make_optimizer(model, args, steps_per_epoch)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
 
-    progress = load_progress(accelerator, out, args.resume_from_checkpoint)
+    progress = load_progress(accelerator, out, args.resume_from_checkpoint, data_fingerprint(train_feats))
     if accelerator.is_main_process:
         (out / "training_args.json").write_text(json.dumps(asdict(args), indent=1))
     accelerator.init_trackers(
@@ -282,8 +284,31 @@ def make_optimizer(model, args: TrainArgs, steps_per_epoch: int) -> tuple:
     return optimizer, get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
 
 
-def load_progress(accelerator: Accelerator, out: Path, resume: str | None) -> dict:
-    """A fresh run's progress, or the saved state's that ``resume`` names (loaded into ``accelerator``)."""
+def data_fingerprint(features) -> dict:
+    """What a run trains on: its windows' count and a digest of their sub-words and labels."""
+    digest = hashlib.sha256()
+    for f in features:
+        digest.update(array("q", f.input_ids).tobytes())
+        digest.update(array("q", f.labels).tobytes())
+    return {"windows": len(features), "sha256": digest.hexdigest()[:16]}
+
+
+def check_same_data(state: Path, saved: dict | None, now: dict) -> None:
+    """Refuse to resume on other training windows than the state was saved on: the batch order is a
+    permutation of window indices, so the rest of the epoch would skip some examples and repeat others.
+    (States saved before the fingerprint existed are not checked.)"""
+    if saved is not None and saved != now:
+        raise RunDirectoryError(
+            f"{state} was saved while training on {saved['windows']:,} windows (digest {saved['sha256']}), but "
+            f"this run builds {now['windows']:,} (digest {now['sha256']}): the corpora, their sampling or the code "
+            "that cuts words and windows changed since. Resume with the code and corpora the run started with, "
+            "or train in a new --output_dir (nothing was changed)"
+        )
+
+
+def load_progress(accelerator: Accelerator, out: Path, resume: str | None, fingerprint: dict) -> dict:
+    """A fresh run's progress, or the saved state's that ``resume`` names (loaded into ``accelerator``) after
+    checking that it trained on the same windows (``fingerprint``: ``data_fingerprint``'s)."""
     progress = {
         "epoch": 0,
         "batches_done": 0,
@@ -299,12 +324,15 @@ def load_progress(accelerator: Accelerator, out: Path, resume: str | None) -> di
         if state is None:
             accelerator.print(f"no saved state in {out / 'train_state'}: starting from scratch")
         else:
+            saved = json.loads((state / "progress.json").read_text())
+            check_same_data(state, saved.get("train_data"), fingerprint)
             accelerator.load_state(str(state))
-            progress = json.loads((state / "progress.json").read_text())
+            progress = saved
             accelerator.print(
                 f"resumed from {state}: epoch {progress['epoch']}, "
                 f"{progress['batches_done']} batches into it, step {progress['global_step']}"
             )
+    progress["train_data"] = fingerprint
     return progress
 
 

@@ -15,9 +15,10 @@ Every model is one ``python train.py ...`` run in its own folder ``<runs_dir>/<s
 train.py's own test scoring is switched off (``--eval_test`` with no corpus): this script scores
 each model itself: ``aioner.prediction.predict_corpus`` tags the test set with the corpus' task,
 ``aioner.evaluation.score_predictions`` scores it, and the predictions are kept (cached in
-``<run>/repro_eval/``) for the paired Wilcoxon test. An interrupted run is resumed
-(``--resume_from_checkpoint latest``); a finished one is retrained never: it is reused with
-``--reuse``, and always when it belongs to another experiment (table3 reuses table2's AIO model).
+``<run>/repro_eval/``; tagged again once the tagging code changes) for the paired Wilcoxon test.
+An interrupted run is resumed (``--resume_from_checkpoint latest``); a finished one is retrained
+never: it is reused with ``--reuse``, and always when it belongs to another experiment (table3
+reuses table2's AIO model).
 Results: ``<results_dir>/<experiment>_<scale>.json`` and a Markdown table beside it (also printed).
 Relative ``--runs_dir`` / ``--results_dir`` are taken from the repository root.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import math
 import shlex
@@ -38,6 +40,7 @@ from pathlib import Path
 from aioner.encoders import DEFAULT_ENCODER
 from aioner_scheme import DEFAULT_ENTITY_TYPES
 from benchmarks.common import (
+    REPO,
     command,
     f1_fields,
     machine,
@@ -359,23 +362,35 @@ class Context:
         }
 
     # ----- scoring -----
+    def cached(self, run: Run, corpus: str) -> dict | None:
+        """The run's cached result on the corpus' test set, if tagged by today's tagging code."""
+        cache = self.folder(run) / "repro_eval" / f"{corpus}.json"
+        if not cache.exists():
+            return None
+        result = json.loads(cache.read_text())
+        return result if result.get("tagging_code") == tagging_code() else None
+
     def evaluate(self, run: Run, corpus: str) -> dict:
         """The run's model on the corpus' test set with the corpus' own task: score_predictions' result
-        and the predictions (``predictions``: [document, start, end, type] lists); cached."""
+        and the predictions (``predictions``: [document, start, end, type] lists); cached until the
+        tagging code changes."""
         key = (run.name, corpus)
         if key in self.scores:
             return self.scores[key]
         cache = self.folder(run) / "repro_eval" / f"{corpus}.json"
-        if cache.exists():
-            self.scores[key] = json.loads(cache.read_text())
-            return self.scores[key]
+        cached = self.cached(run, corpus)
+        if cached is not None:
+            self.scores[key] = cached
+            return cached
         from aioner.evaluation import score_predictions
         from aioner.prediction import predict_corpus
 
-        print(f"[reproduce] tagging {corpus} test with {shown(self.folder(run))}", flush=True)
+        stale = " (cached by other tagging code)" if cache.exists() else ""
+        print(f"[reproduce] tagging {corpus} test with {shown(self.folder(run))}{stale}", flush=True)
         prediction = predict_corpus(tagger_for(self.folder(run)), corpus)
         result = score_predictions(prediction)
         result["predictions"] = [list(e) for e in prediction.entities()]
+        result["tagging_code"] = tagging_code()
         cache.parent.mkdir(exist_ok=True)
         cache.write_text(json.dumps(result))
         self.scores[key] = result
@@ -400,6 +415,20 @@ class Context:
         ids = [str(i) for i in range(len(texts))]
         pred_a, pred_b = ([tuple(e) for e in self.evaluate(r, corpus)["predictions"]] for r in (a, b))
         return {"a": a.name, "b": b.name, **wilcoxon_test(gold, pred_a, pred_b, documents=ids)}
+
+
+# What a cached prediction depends on besides the model: words and sentences, windows, the model's
+# forward pass and decoding. A prediction cached by other versions of these is tagged again.
+TAGGING_CODE = ("aioner_text.py", "aioner_scheme.py", "modeling_aioner.py", "pipeline_aioner.py")
+
+
+@functools.cache
+def tagging_code() -> str:
+    """A digest of TAGGING_CODE as this checkout has it."""
+    digest = hashlib.sha256()
+    for name in TAGGING_CODE:
+        digest.update((REPO / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def tagger_for(folder: Path):
@@ -577,7 +606,7 @@ def expected_seconds(ctx: Context, plan: Plan) -> float:
     total = plan.extra_seconds
     total += sum(run_seconds(ctx, r) for r in plan.runs if not (ctx.status(r) == "done" and ctx.reusable(r)))
     for run, corpus in plan.evals:
-        if not (ctx.folder(run) / "repro_eval" / f"{corpus}.json").exists():
+        if ctx.cached(run, corpus) is None:
             total += (CORPUS_TOKENS.get(corpus, (0, 0, 0, 0))[3] or 0) / TAG_TOKENS_PER_S
     return total
 

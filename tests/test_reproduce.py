@@ -68,6 +68,17 @@ def test_table2_smoke_writes_both_systems_per_type_and_the_wilcoxon_test(tiny_en
     assert reused.returncode == 0, reused.stderr[-3000:]
     second = json.loads((tmp_path / "results" / "table2_smoke.json").read_text())
     assert second["baseline"]["reused"] and second["aioner"]["overall_f1"] == result["aioner"]["overall_f1"]
+    assert "tagging BioRED" not in reused.stdout
+
+    # A prediction cached by other tagging code (words, windows, decoding) is tagged again, and only that one.
+    caches = sorted((tmp_path / "runs" / "smoke").glob("*/repro_eval/BioRED.json"))
+    assert len(caches) == 2
+    stale = json.loads(caches[0].read_text())
+    caches[0].write_text(json.dumps({**stale, "tagging_code": "an-older-one"}))
+    third = run_script(*args, "--reuse")
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert third.stdout.count("tagging BioRED test") == 1 and "(cached by other tagging code)" in third.stdout
+    assert json.loads(caches[0].read_text())["tagging_code"] == stale["tagging_code"]
 
 
 RECIPES = {  # experiment -> pieces some dry-run command must contain

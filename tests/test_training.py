@@ -53,6 +53,22 @@ def test_single_recipe_trains_saves_scores_and_writes_a_card(single_run):
     assert list((single_run / "runs").rglob("events.out.tfevents*"))  # TensorBoard
 
 
+def test_resume_refuses_other_training_windows(single_run, tiny_encoder, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(single_run, out)
+    (progress,) = (out / "train_state").glob("step_*/progress.json")
+    saved = json.loads(progress.read_text())
+    assert saved["train_data"]["windows"] > 0 and len(saved["train_data"]["sha256"]) == 16
+    # as if the corpora or the word splitting had changed since the state was saved
+    progress.write_text(json.dumps({**saved, "train_data": {**saved["train_data"], "sha256": "0" * 16}}))
+    args = train_args("single", ["BioRED"], out, sample=12, epochs=2, encoder=tiny_encoder, batch_size=16)
+    res = train(*args, "--resume_from_checkpoint", "latest", check=False)
+    assert res.returncode != 0 and "changed since" in res.stderr and "windows (digest 0000000000000000)" in res.stderr
+    assert json.loads(progress.read_text())["train_data"]["sha256"] == "0" * 16  # nothing touched
+
+
 def test_checkpoint_loads_in_a_fresh_pipeline(single_run):
     from conftest import run_python
 
