@@ -170,7 +170,7 @@ def cross_encoder(ctx: Context) -> Plan:
         systems = {"minilm": ctx.system(minilm, "BioRED"), "mpnet": ctx.system(mpnet, "BioRED")}
         taggers = {"minilm": tagger_for(ctx.folder(minilm)), "mpnet": tagger_for(ctx.folder(mpnet))}
         for name, w in (("ensemble_uniform", 0.5), ("ensemble_dev_weighted", best)):
-            taggers[name], f1, wilcoxon = score_ensemble(ctx, members, w, mpnet)
+            taggers[name], f1, wilcoxon, _ = score_ensemble(ctx, members, w, mpnet)
             systems[name] = {
                 **f1,
                 "weights": {"all-MiniLM-L6-v2": round(1 - w, 2), "all-mpnet-base-v2": w},
@@ -291,6 +291,7 @@ def best_model(ctx: Context) -> Plan:
                 continue
             rows[name] = {
                 "bio_red": ctx.system(run, "BioRED"),
+                "bio_red_errors": strict_errors(ctx.evaluate(run, "BioRED")["predictions"]),
                 "externals": {c: ctx.system(run, c)["overall_f1"] for c in externals} if name in multi else None,
                 "train_seconds": ctx.train_info.get(run.name, {}).get("train_seconds"),
                 "run": shown(ctx.folder(run)),
@@ -302,9 +303,10 @@ def best_model(ctx: Context) -> Plan:
             pending["ensemble"] = "needs baseline and encoder_mpnet"
         else:
             members, dev_f1, w = dev_weighted_ensemble(ctx, baseline, single["encoder_mpnet"])
-            taggers["ensemble"], f1, wilcoxon = score_ensemble(ctx, members, w, baseline)
+            taggers["ensemble"], f1, wilcoxon, predicted = score_ensemble(ctx, members, w, baseline)
             rows["ensemble"] = {
                 "bio_red": f1,
+                "bio_red_errors": strict_errors(predicted),
                 "externals": None,
                 "train_seconds": sum(rows[k]["train_seconds"] or 0 for k in ("baseline", "encoder_mpnet")),
                 "members": [rows["baseline"]["run"], rows["encoder_mpnet"]["run"]],
@@ -332,6 +334,14 @@ def best_model(ctx: Context) -> Plan:
                 + f" | {r['train_seconds'] or '–'} | {r['tagging_docs_per_s']} |"
             )
         md.append(f"\nBest: {top} ({rows[top]['bio_red']['overall_f1']}); goal {BEST_GOAL_F1}.")
+        md += [
+            "\nBioRED test's strict errors by class (aioner.scoring.error_breakdown), missed gold / wrong predictions:",
+            "\n| lever | type | boundary | boundary + type | missed / spurious |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, r in rows.items():
+            fn, fp = (list(r["bio_red_errors"][k].values()) for k in ("false_negatives", "false_positives"))
+            md.append(f"| {name} | " + " | ".join(f"{a} / {b}" for a, b in zip(fn, fp)) + " |")
         md += [f"Pending, not in this report: {name} ({state})." for name, state in pending.items()]
         return (
             {
@@ -360,9 +370,18 @@ def best_model(ctx: Context) -> Plan:
     return Plan(runs, evals, report, notes, extra_seconds=tag_s, reports_unfinished=True)
 
 
+def strict_errors(predictions) -> dict:
+    """BioRED test's strict errors by class (``aioner.scoring.error_breakdown``), without the per-type split."""
+    from aioner.scoring import error_breakdown
+
+    texts, _, gold = gold_documents("BioRED")
+    found = error_breakdown(gold, [tuple(e) for e in predictions], documents=[str(i) for i in range(len(texts))])
+    return {k: found[k] for k in ("false_negatives", "false_positives")}
+
+
 def score_ensemble(ctx: Context, members, weight: float, against: Run):
-    """(tagger, F1 fields, Wilcoxon against ``against``) of the two members with the second one at ``weight``,
-    on BioRED test: ``Context.system``/``wilcoxon`` for a model that is not one run."""
+    """(tagger, F1 fields, Wilcoxon against ``against``, entities) of the two members with the second one at
+    ``weight``, on BioRED test: ``Context.system``/``wilcoxon`` for a model that is not one run."""
     from aioner.ensemble import EnsembleTagger
     from aioner.evaluation import score_predictions
     from aioner.prediction import predict_corpus
@@ -373,7 +392,7 @@ def score_ensemble(ctx: Context, members, weight: float, against: Run):
     texts, _, gold = gold_documents("BioRED")
     other = [tuple(e) for e in ctx.evaluate(against, "BioRED")["predictions"]]
     test = wilcoxon_test(gold, prediction.entities(), other, documents=[str(i) for i in range(len(texts))])
-    return tagger, f1_fields(score_predictions(prediction)), test
+    return tagger, f1_fields(score_predictions(prediction)), test, prediction.entities()
 
 
 def dev_weighted_ensemble(ctx: Context, minilm: Run, mpnet: Run):

@@ -235,11 +235,18 @@ def test_best_model_smoke_scores_every_lever_and_the_combination(tiny_encoder, t
         "combined",
         "ensemble",
     }
+    from aioner.prediction import corpus_documents
+
+    gold = len(corpus_documents("BioRED")[2])
     for name, row in levers.items():
         assert 0 <= row["bio_red"]["overall_f1"] <= 100 and set(row["bio_red"]["per_type_f1"]) >= TYPES, name
         assert row["tagging_docs_per_s"] > 0 and row["train_seconds"] > 0, name
         assert (row["externals"] is None) == (name not in ("all_data", "combined")), name
         assert name == "baseline" or 0 <= row["wilcoxon_vs_baseline"]["p_value"] <= 1, name
+        errors = row["bio_red_errors"]  # every strict error in one class: they add up to the gold not found
+        assert set(errors["false_negatives"]) == {"type", "boundary", "boundary_type", "missed"}, name
+        missed = gold * (1 - row["bio_red"]["recall"] / 100)
+        assert sum(errors["false_negatives"].values()) == pytest.approx(missed, abs=0.5), name
     assert set(levers["combined"]["externals"]) == {"NCBI-Disease"}  # the smoke scale's one external corpus
     assert sum(levers["ensemble"]["weights"]) == pytest.approx(1)
     commands = result["commands"]
