@@ -364,37 +364,15 @@ class Context:
     # ----- scoring -----
     def cached(self, run: Run, corpus: str) -> dict | None:
         """The run's cached result on the corpus' test set, if tagged by today's tagging code."""
-        cache = self.folder(run) / "repro_eval" / f"{corpus}.json"
-        if not cache.exists():
-            return None
-        result = json.loads(cache.read_text())
-        return result if result.get("tagging_code") == tagging_code() else None
+        return read_cache(self.folder(run), corpus)
 
     def evaluate(self, run: Run, corpus: str) -> dict:
-        """The run's model on the corpus' test set with the corpus' own task: score_predictions' result
-        and the predictions (``predictions``: [document, start, end, type] lists); cached until the
-        tagging code changes."""
+        """The run's model on the corpus' test set with the corpus' own task (``tag_test_set``); cached
+        until the tagging code changes."""
         key = (run.name, corpus)
-        if key in self.scores:
-            return self.scores[key]
-        cache = self.folder(run) / "repro_eval" / f"{corpus}.json"
-        cached = self.cached(run, corpus)
-        if cached is not None:
-            self.scores[key] = cached
-            return cached
-        from aioner.evaluation import score_predictions
-        from aioner.prediction import predict_corpus
-
-        stale = " (cached by other tagging code)" if cache.exists() else ""
-        print(f"[reproduce] tagging {corpus} test with {shown(self.folder(run))}{stale}", flush=True)
-        prediction = predict_corpus(tagger_for(self.folder(run)), corpus)
-        result = score_predictions(prediction)
-        result["predictions"] = [list(e) for e in prediction.entities()]
-        result["tagging_code"] = tagging_code()
-        cache.parent.mkdir(exist_ok=True)
-        cache.write_text(json.dumps(result))
-        self.scores[key] = result
-        return result
+        if key not in self.scores:
+            self.scores[key] = self.cached(run, corpus) or tag_test_set(self.folder(run), corpus)
+        return self.scores[key]
 
     def system(self, run: Run, corpus: str) -> dict:
         """One system's entry in a results file: F1 (%), overall and per type, and its run."""
@@ -429,6 +407,34 @@ def tagging_code() -> str:
     for name in TAGGING_CODE:
         digest.update((REPO / name).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def read_cache(folder: Path, corpus: str, any_code: bool = False) -> dict | None:
+    """``tag_test_set``'s cached result for the model in ``folder``: only if today's tagging code made it,
+    unless ``any_code``."""
+    cache = folder / "repro_eval" / f"{corpus}.json"
+    if not cache.exists():
+        return None
+    result = json.loads(cache.read_text())
+    return result if any_code or result.get("tagging_code") == tagging_code() else None
+
+
+def tag_test_set(folder: Path, corpus: str) -> dict:
+    """Tag the corpus' test set, with the corpus' own task, by the model in ``folder``, and cache it there:
+    score_predictions' result, the predictions ([document, start, end, type] lists) and the tagging code."""
+    from aioner.evaluation import score_predictions
+    from aioner.prediction import predict_corpus
+
+    cache = folder / "repro_eval" / f"{corpus}.json"
+    stale = " (cached by other tagging code)" if cache.exists() else ""
+    print(f"[reproduce] tagging {corpus} test with {shown(folder)}{stale}", flush=True)
+    prediction = predict_corpus(tagger_for(folder), corpus)
+    result = score_predictions(prediction)
+    result["predictions"] = [list(e) for e in prediction.entities()]
+    result["tagging_code"] = tagging_code()
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_text(json.dumps(result))
+    return result
 
 
 def tagger_for(folder: Path):

@@ -356,3 +356,25 @@ def test_training_seconds_sum_every_session_of_a_resumed_run():
     assert training_seconds({"seconds": 2500.0, "history": history}) == 4266.4  # files written before the key
     assert training_seconds({"seconds": 5000.0, "history": history}) == 5000.0  # one process (or GERBERA's two stages)
     assert training_seconds({"seconds": 2500.0, "history": []}) == 2500.0
+
+
+def test_retag_compares_a_cached_prediction_with_todays_tagging_and_replaces_it(tiny_checkpoint, tmp_path):
+    import shutil
+
+    from benchmarks import retag
+    from benchmarks.reproduce import read_cache, tagging_code
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_checkpoint, run)
+    (run / "repro_eval").mkdir()
+    old = {"strict": {"overall": {"f1": 0.0}}, "predictions": [], "tagging_code": "an-older-one"}
+    (run / "repro_eval" / "BioRED.json").write_text(json.dumps(old))
+    args = ["--name", "t", "--runs", run, tmp_path / "no-cache", "--corpora", "BioRED", "--results_dir", tmp_path]
+    assert retag.main([str(a) for a in args]) == 0
+    result = json.loads((tmp_path / "retag_t.json").read_text())
+    ((key, row),) = result["rows"].items()  # the run without a cache is skipped
+    assert key.endswith("run / BioRED") and row["f1_before"] == 0.0 and row["tagging_code_before"] == "an-older-one"
+    after = read_cache(run, "BioRED")  # today's code made the cache now
+    assert after is not None and row["f1_after"] == round(100 * after["strict"]["overall"]["f1"], 2)
+    assert row["entities_gone_or_new"] == len(after["predictions"]) and result["tagging_code_after"] == tagging_code()
+    assert row["wilcoxon"]["documents"] == 100
