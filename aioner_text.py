@@ -131,8 +131,10 @@ def segment(
             words.extend(_split_token(text, s, e, cuts))
         else:
             words.append((s, e))
-        sentence_ended = _final_period(text, s, e) and words[-1][1] - words[-1][0] > 1
-        if sentence_ended:
+        # The same sentence end whether or not a cut (a gold mention's end) already split the period off:
+        # training data and tagging must see the same sentences.
+        sentence_ended = text[e - 1] == "." and _final_period(text, s, e)
+        if sentence_ended and words[-1][1] - words[-1][0] > 1:
             words[-1:] = [(words[-1][0], e - 1), (e - 1, e)]
     close(words)
     sentences = _merge_inside(sentences, [(s - offset, e - offset) for s, e in keep_together])

@@ -32,6 +32,8 @@ def test_the_split_period_keeps_offsets_exact_and_respects_cuts_and_kept_spans()
     sentences = segment(text, offset=100)
     flat = [w for s in sentences for w in s]
     assert [text[s - 100 : e - 100] for s, e in flat] == ["Title", "on", "CaM", ".", "The", "A118G", ".", "Next"]
-    # a gold mention across the period keeps its sentence whole; a cut at the period changes nothing
+    # a cut at the period (a gold mention's end, in training data) gives the sentences tagging sees
+    assert segment(text, cuts=[23]) == segment(text)
+    # a gold mention across the period keeps its sentence whole
     kept = segment(text, keep_together=[(18, 29)], cuts=[23])
     assert [[text[s:e] for s, e in sent] for sent in kept][-1] == ["The", "A118G", ".", "Next"]
