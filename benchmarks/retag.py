@@ -15,6 +15,7 @@ skipped. Results: ``results/retag_<name>.json``.
 from __future__ import annotations
 
 import argparse
+import time
 
 from aioner.significance import wilcoxon_test
 from benchmarks.common import command, machine, now, pct, root_path, shown, write_result
@@ -29,15 +30,15 @@ def compare(folder, corpus: str) -> dict | None:
     after = tag_test_set(folder, corpus)
     texts, _, gold = gold_documents(corpus)
     ids = [str(i) for i in range(len(texts))]
-    now, then = ([tuple(e) for e in r["predictions"]] for r in (after, before))
-    test = wilcoxon_test(gold, now, then, documents=ids)
+    fresh, cached = ([tuple(e) for e in r["predictions"]] for r in (after, before))
+    test = wilcoxon_test(gold, fresh, cached, documents=ids)
     f1 = [pct(r["strict"]["overall"]["f1"]) for r in (before, after)]
     return {
         "f1_before": f1[0],
         "f1_after": f1[1],
         "delta": round(f1[1] - f1[0], 2),
         "wilcoxon": test,
-        "entities_gone_or_new": len(set(now) ^ set(then)),
+        "entities_gone_or_new": len(set(fresh) ^ set(cached)),
         "tagging_code_before": before.get("tagging_code"),
     }
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--corpora", nargs="+", default=["BioRED"], help="test sets to tag again, where cached")
     ap.add_argument("--results_dir", default="results")
     args = ap.parse_args(argv)
-    rows = {}
+    start, rows = time.time(), {}
     for run in args.runs:
         folder = root_path(run)
         for corpus in args.corpora:
@@ -63,6 +64,7 @@ def main(argv=None) -> int:
             "command": command("retag", argv),
             "machine": machine(),
             "date": now(),
+            "seconds": round(time.time() - start, 1),
             "tagging_code_after": tagging_code(),
             "note": "strict F1 (%) on each test set with the corpus' task, cached (before) and tagged again by "
             "this checkout (after); the models are not retrained. wilcoxon: per-document F1, after against "
