@@ -362,16 +362,12 @@ class Context:
         }
 
     # ----- scoring -----
-    def cached(self, run: Run, corpus: str) -> dict | None:
-        """The run's cached result on the corpus' test set, if tagged by today's tagging code."""
-        return read_cache(self.folder(run), corpus)
-
     def evaluate(self, run: Run, corpus: str) -> dict:
         """The run's model on the corpus' test set with the corpus' own task (``tag_test_set``); cached
         until the tagging code changes."""
         key = (run.name, corpus)
         if key not in self.scores:
-            self.scores[key] = self.cached(run, corpus) or tag_test_set(self.folder(run), corpus)
+            self.scores[key] = read_cache(self.folder(run), corpus) or tag_test_set(self.folder(run), corpus)
         return self.scores[key]
 
     def system(self, run: Run, corpus: str) -> dict:
@@ -612,7 +608,7 @@ def expected_seconds(ctx: Context, plan: Plan) -> float:
     total = plan.extra_seconds
     total += sum(run_seconds(ctx, r) for r in plan.runs if not (ctx.status(r) == "done" and ctx.reusable(r)))
     for run, corpus in plan.evals:
-        if ctx.cached(run, corpus) is None:
+        if read_cache(ctx.folder(run), corpus) is None:
             total += (CORPUS_TOKENS.get(corpus, (0, 0, 0, 0))[3] or 0) / TAG_TOKENS_PER_S
     return total
 
