@@ -405,10 +405,15 @@ def tagging_code() -> str:
     return digest.hexdigest()[:16]
 
 
+def cache_path(folder: Path, corpus: str) -> Path:
+    """Where ``tag_test_set`` keeps the result of the model in ``folder`` on the corpus' test set."""
+    return folder / "repro_eval" / f"{corpus}.json"
+
+
 def read_cache(folder: Path, corpus: str, any_code: bool = False) -> dict | None:
     """``tag_test_set``'s cached result for the model in ``folder``: only if today's tagging code made it,
     unless ``any_code``."""
-    cache = folder / "repro_eval" / f"{corpus}.json"
+    cache = cache_path(folder, corpus)
     if not cache.exists():
         return None
     result = json.loads(cache.read_text())
@@ -421,7 +426,7 @@ def tag_test_set(folder: Path, corpus: str) -> dict:
     from aioner.evaluation import score_predictions
     from aioner.prediction import predict_corpus
 
-    cache = folder / "repro_eval" / f"{corpus}.json"
+    cache = cache_path(folder, corpus)
     stale = " (cached by other tagging code)" if cache.exists() else ""
     print(f"[reproduce] tagging {corpus} test with {shown(folder)}{stale}", flush=True)
     prediction = predict_corpus(tagger_for(folder), corpus)
