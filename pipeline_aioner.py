@@ -86,6 +86,49 @@ class WordGroup:
         self.words = [span for sentence in self.sentences for span in sentence]
 
 
+# Edges a mention cannot have: it never ends on a bare opening bracket or separator, nor starts on a
+# bare closing bracket or separator. A span the CRF ends or starts there was cut inside a term:
+# "stem cell factor (" of "stem cell factor (SCF)", "TNF-alpha -" before "-857C/T". "-" and "+"
+# may start a mention ("-455G>A") unless glued to the word before: "-801" of "MK-801" and ">A" of
+# "20210G>A" are the ends of one word that segment cut at its punctuation, so the span takes the
+# whole of it. A period may end one only as an abbreviation's, glued to its word ("sp. nov.").
+_NOT_LAST = frozenset("([{/,-:;")
+_NOT_FIRST = frozenset(")]}/,.:;>")
+_CLOSING = {")": "(", "]": "[", "}": "{"}
+_OPENING = {"(": ")", "[": "]", "{": "}"}
+
+
+def tidy_span(text: str, words: Sequence[tuple[int, int]], first: int, end: int, taken: set[int]) -> tuple[int, int]:
+    """The words ``[first, end)`` of a predicted span with its edges mended (see ``_NOT_LAST``):
+    a start glued inside a word is moved to that word's start, over words no other span holds
+    (``taken``); bare separators and unmatched brackets at either edge are dropped."""
+
+    def bare(i: int) -> str:
+        s, e = words[i]
+        return text[s] if e - s == 1 and not text[s].isalnum() else ""
+
+    def glued(i: int) -> bool:  # word i starts where word i - 1 ends
+        return i > 0 and words[i - 1][1] == words[i][0] and i - 1 not in taken
+
+    if bare(first) and bare(first) not in _OPENING and glued(first):
+        while glued(first):
+            first -= 1
+    changed = True
+    while changed and end - first > 1:
+        changed = False
+        span = text[words[first][0] : words[end - 1][1]]
+        last, lead = bare(end - 1), bare(first)
+        if (
+            last in _NOT_LAST
+            or (last == "." and words[end - 2][1] != words[end - 1][0])
+            or (last in _CLOSING and span.count(last) > span.count(_CLOSING[last]))
+        ):
+            end, changed = end - 1, True
+        elif lead in _NOT_FIRST or (lead in _OPENING and span.count(lead) > span.count(_OPENING[lead])):
+            first, changed = first + 1, True
+    return first, end
+
+
 # What one more forward batch costs beyond its tokens (Python, kernel launches, small-matmul
 # inefficiency), in padded-token equivalents: measured on a 2-core CPU (MiniLM), a batch of one
 # 40-sub-word window takes as long as ~60 sub-words in a large batch.
@@ -246,8 +289,10 @@ class AIONERTagger:
         tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH,
         autocast_dtype: torch.dtype | str | None = None,
         compile: bool = False,
+        tidy_edges: bool = True,
     ):
         self.model = model
+        self.tidy_edges = tidy_edges  # tidy_span on every entity
         # torch.compile (inductor) fuses the encoder's layer norms, GELUs and bias adds: worth its
         # one-off compilation (20-60 s on a 2-core CPU) on large jobs only. One graph with dynamic
         # shapes serves every batch width.
@@ -430,8 +475,14 @@ class AIONERTagger:
 
     def entities(self, text: str, window: Window, path: list[int], scores: list[float]) -> list[dict]:
         out = []
-        for span in self.scheme.decode(path):
-            start, end = window.words[span.start][0], window.words[span.end - 1][1]
+        spans = self.scheme.decode(path)
+        taken = {i for span in spans for i in range(span.start, span.end)}
+        for span in spans:
+            first, last = span.start, span.end
+            if self.tidy_edges:
+                first, last = tidy_span(text, window.words, first, last, taken)
+            start, end = window.words[first][0], window.words[last - 1][1]
+            # The model's confidence in the words it tagged, whatever tidying added or dropped.
             score = sum(scores[span.start : span.end]) / (span.end - span.start)
             out.append(
                 {
@@ -481,17 +532,18 @@ class AIONERTokenClassificationPipeline(Pipeline):
         tokens_per_batch: int | None = DEFAULT_TOKENS_PER_BATCH,
         compile: bool = False,
         precision: str = "fp32",
+        tidy_edges: bool = True,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {precision!r}")
         dtype = PRECISIONS[precision]
-        self.tagger = AIONERTagger(self.model, self.tokenizer, tokens_per_batch, dtype, compile=compile)
+        self.tagger = AIONERTagger(self.model, self.tokenizer, tokens_per_batch, dtype, compile, tidy_edges)
 
     # Options of the stock token-classification pipeline have no meaning here (entities are whole
     # spans already; windows never cut a word); dropping them silently would hide a user's mistake.
-    OPTIONS = "task= (per call); tokens_per_batch=, compile=, precision= (when building the pipeline)"
+    OPTIONS = "task= (per call); tokens_per_batch=, compile=, precision=, tidy_edges= (when building the pipeline)"
 
     def _sanitize_parameters(self, task=None, **kwargs):
         if kwargs:

@@ -137,9 +137,10 @@ class EnsembleTagger(AIONERTagger):
         autocast_dtype: torch.dtype | str | None = None,
         compile: bool = False,
         weights: Sequence[float] | None = None,
+        tidy_edges: bool = True,
     ):
         ensemble = AIONEREnsemble([m for m, _ in members], weights).eval()
-        super().__init__(ensemble, members[0][1], tokens_per_batch, autocast_dtype)
+        super().__init__(ensemble, members[0][1], tokens_per_batch, autocast_dtype, tidy_edges=tidy_edges)
         with warnings.catch_warnings():  # a missing training record was reported once, just above
             warnings.simplefilter("ignore", UserWarning)
             self.taggers = [AIONERTagger(m, t, self.tokens_per_batch, autocast_dtype, compile) for m, t in members]
@@ -212,7 +213,7 @@ def load_tagger(
     **tagger_kwargs,
 ) -> AIONERTagger:
     """The tagging engine of one checkpoint (``AIONERTagger``) or of several (``EnsembleTagger``, any
-    tokenizers). ``tagger_kwargs``: ``tokens_per_batch``, ``autocast_dtype``, ``compile``."""
+    tokenizers). ``tagger_kwargs``: ``tokens_per_batch``, ``autocast_dtype``, ``compile``, ``tidy_edges``."""
     loaded = load_members(checkpoints, device, allow_pickle=allow_pickle)
     if len(loaded) == 1:
         if weights is not None and len(weights) != 1:

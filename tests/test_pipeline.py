@@ -96,3 +96,68 @@ def test_options_of_the_stock_pipeline_are_refused_not_dropped(tiny_checkpoint):
     with pytest.raises(TypeError, match=r"\['stride'\]"):
         pipeline("token-classification", model=str(tiny_checkpoint), trust_remote_code=True, stride=16)
     assert isinstance(pipe("BRCA1 mutations.", task="ALL"), list)
+
+
+def _words(text):
+    from aioner_text import segment
+
+    return [w for sentence in segment(text) for w in sentence]
+
+
+@pytest.mark.parametrize(
+    "text, predicted, tidied",
+    [
+        ("stem cell factor (SCF), a", "stem cell factor (", "stem cell factor"),  # a bare opener ends nothing
+        ("TNF-alpha -857C/T SNP", "TNF-alpha -", "TNF-alpha"),
+        ("effect of MK-801 on", "-801", "MK-801"),  # a start glued inside a word takes the whole word
+        ("prothrombin 20210G>A, and", ">A", "20210G>A"),
+        ("the A(1)-adenosine receptor", ")-adenosine receptor", "A(1)-adenosine receptor"),
+        ("levels of (SCF in", "(SCF", "SCF"),  # unmatched bracket
+        ("levels of SCF) in", "SCF)", "SCF"),
+        ("levels of Ca(2+) in", "Ca(2+)", "Ca(2+)"),  # matched brackets stay
+        ("the TNF-alpha -857C/T SNP", "-857C/T", "-857C/T"),  # "-" after a space may start a variant
+        ("binds CaM . It", "CaM .", "CaM"),  # a period apart from the word
+        ("Scardovia wiggsiae sp. nov., isolated", "Scardovia wiggsiae sp. nov.", "Scardovia wiggsiae sp. nov."),
+        ("a / b", "/", "/"),  # one word is left as it is
+    ],
+)
+def test_tidy_span_mends_edges_cut_inside_a_term(text, predicted, tidied):
+    from pipeline_aioner import tidy_span
+
+    words = _words(text)
+    start = text.index(predicted)
+    first = next(i for i, (s, _) in enumerate(words) if s == start)
+    end = next(i for i, (_, e) in enumerate(words) if e == start + len(predicted)) + 1
+    f, e = tidy_span(text, words, first, end, set(range(first, end)))
+    assert text[words[f][0] : words[e - 1][1]] == tidied
+
+
+def test_tidy_span_never_takes_another_entitys_words():
+    from pipeline_aioner import tidy_span
+
+    text = "analyze IL-65-72C/G and"
+    words = _words(text)
+    gene = [i for i, (s, e) in enumerate(words) if text[s:e] in ("IL", "65")]  # "IL", "-", "65"
+    gene = set(range(gene[0], gene[-1] + 1))
+    first = max(gene) + 1  # "-72C/G", glued to the Gene's "65"
+    end = next(i for i, (_, e) in enumerate(words) if text[:e].endswith("72C/G")) + 1
+    f, e = tidy_span(text, words, first, end, gene | set(range(first, end)))
+    assert text[words[f][0] : words[e - 1][1]] == "-72C/G"
+
+
+def test_tagger_tidies_edges_unless_told_not_to(tiny_checkpoint):
+    """A model that tags whole sentences: tidied, no entity ends on the sentence's period."""
+    from aioner.checkpoint import load_checkpoint
+    from pipeline_aioner import AIONERTagger
+
+    model, tokenizer = load_checkpoint(str(tiny_checkpoint))
+    with torch.no_grad():
+        model.classifier.bias.fill_(-100.0)
+        model.classifier.bias[model.config.label2id["I-Gene"]] = 100.0
+        model.classifier.bias[model.config.label2id["B-Gene"]] = 99.0
+    text = "Levels of stem cell factor rose . MK-801 binds CaM ."
+    tidied = AIONERTagger(model, tokenizer).tag([text], "Gene")[0]
+    raw = AIONERTagger(model, tokenizer, tidy_edges=False).tag([text], "Gene")[0]
+    assert any(e["text"].endswith(".") for e in raw)  # the model's spans take the period
+    assert tidied and not any(e["text"].endswith(".") for e in tidied)
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in tidied)

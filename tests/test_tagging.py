@@ -317,3 +317,22 @@ def test_html_view(gene_checkpoint, tmp_path):
     page = (tmp_path / "view.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<mark" in page and "Disease" in page
     assert "&lt;" in page and "<b>" not in page and "</b>" not in page  # input text is escaped
+
+
+def test_raw_edges_keeps_the_edges_the_model_decoded(tiny_checkpoint, tmp_path):
+    """A model that tags whole sentences as one Gene: tidied by default, as decoded with --raw_edges."""
+    from aioner.checkpoint import load_checkpoint, save_checkpoint
+
+    model, tokenizer = load_checkpoint(str(tiny_checkpoint))
+    with torch.no_grad():
+        model.classifier.bias.fill_(-100.0)
+        model.classifier.bias[model.config.label2id["I-Gene"]] = 100.0
+        model.classifier.bias[model.config.label2id["B-Gene"]] = 99.0
+    checkpoint = save_checkpoint(model, tokenizer, tmp_path / "sentences")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Levels of stem cell factor ( rose .", encoding="utf-8")
+    for flags, out in (([], "tidied"), (["--raw_edges"], "raw")):
+        tag(tmp_path / "in", "--model", checkpoint, "--output_dir", tmp_path / out, "--task", "Gene", *flags)
+    tidied, raw = ([json.loads(l)["entities"] for l in open(tmp_path / d / "a.jsonl")][0] for d in ("tidied", "raw"))
+    assert [e["text"] for e in raw] == ["Levels of stem cell factor ( rose ."]
+    assert [e["text"] for e in tidied] == ["Levels of stem cell factor ( rose"]
