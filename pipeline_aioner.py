@@ -476,7 +476,7 @@ class AIONERTagger:
     def entities(self, text: str, window: Window, path: list[int], scores: list[float]) -> list[dict]:
         out = []
         spans = self.scheme.decode(path)
-        taken = {i for span in spans for i in range(span.start, span.end)}
+        taken = {i for span in spans for i in range(span.start, span.end)} if self.tidy_edges else set()
         for span in spans:
             first, last = span.start, span.end
             if self.tidy_edges:

@@ -12,6 +12,7 @@ strict F1 (%) per run, corpus and split, with the per-document Wilcoxon test of 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 from aioner.evaluation import score_predictions
@@ -28,15 +29,18 @@ def compare(tagger, corpus: str, split: str) -> dict:
     labelled = []
     label_windows = tagger.label_windows
 
-    def recorded(wins, task):  # the forward pass, kept for the second reading
-        labelled[:] = list(label_windows(wins, task))
+    def recorded(wins, task):  # the forward pass, kept for the raw reading
+        labelled.extend(label_windows(wins, task))
         return labelled
 
-    tagger.tidy_edges, tagger.label_windows = True, recorded
-    tidied = predict_corpus(tagger, corpus, split)
-    tagger.tidy_edges, tagger.label_windows = False, lambda wins, task: labelled
-    raw = predict_corpus(tagger, corpus, split)
-    tagger.tidy_edges, tagger.label_windows = True, label_windows
+    tagger.label_windows = recorded
+    try:
+        tidied = predict_corpus(tagger, corpus, split)
+    finally:
+        del tagger.label_windows  # the class's method again
+    tagger.tidy_edges = False
+    raw = dataclasses.replace(tidied, predicted=tagger.collect(tidied.texts, labelled))
+    tagger.tidy_edges = True
     f1 = [pct(score_predictions(p)["strict"]["overall"]["f1"]) for p in (raw, tidied)]
     changed = set(tidied.entities()) - set(raw.entities())
     gold = set(raw.gold)
