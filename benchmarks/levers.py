@@ -269,7 +269,8 @@ def best_model(ctx: Context) -> Plan:
         tokens * SECOND_ENCODER_COST,
         dev_tokens,
     )
-    all_data, best = replace(all_data, **longer), replace(best, **longer)
+    all_data = replace(all_data, **longer)
+    best = replace(best, **{**longer, "epochs": s.get("best_combined_epochs") or s["best_epochs"]})
     single = {  # BioRED alone: scored on BioRED only
         "baseline": baseline,
         "context_margin": margin_run(ctx),
@@ -284,10 +285,15 @@ def best_model(ctx: Context) -> Plan:
         texts = gold_documents("BioRED")[0]
         rows, taggers = {}, {}
         pending = {name: ctx.pending[run.name] for name, run in scored.items() if run.name in ctx.pending}
+        carried = carried_rows(ctx, {name: scored[name] for name in pending})
+        for name in carried:
+            del pending[name], ctx.pending[scored[name].name]
         if "baseline" in pending:
             raise SystemExit(f"best_model: the baseline is not finished ({pending['baseline']}): nothing to compare")
         for name, run in scored.items():
-            if name in pending:
+            if name in carried:
+                rows[name] = carried[name]
+            if name in pending or name in carried:
                 continue
             rows[name] = {
                 "bio_red": ctx.system(run, "BioRED"),
@@ -296,11 +302,18 @@ def best_model(ctx: Context) -> Plan:
                 "train_seconds": ctx.train_info.get(run.name, {}).get("train_seconds"),
                 "run": shown(ctx.folder(run)),
             }
-            if name != "baseline":
-                rows[name]["wilcoxon_vs_baseline"] = ctx.wilcoxon(run, baseline, "BioRED")
+            if name != "baseline":  # per document: needs the baseline's predictions, here
+                wilcoxon = None if "baseline" in carried else ctx.wilcoxon(run, baseline, "BioRED")
+                rows[name]["wilcoxon_vs_baseline"] = wilcoxon
             taggers[name] = tagger_for(ctx.folder(run))
         if {"baseline", "encoder_mpnet"} & pending.keys():
             pending["ensemble"] = "needs baseline and encoder_mpnet"
+        elif {"baseline", "encoder_mpnet"} & carried.keys():  # a member is not here: the ensemble's row goes too
+            ensemble = carried_rows(ctx, {"ensemble": None}).get("ensemble")
+            if ensemble:
+                rows["ensemble"] = carried["ensemble"] = ensemble
+            else:
+                pending["ensemble"] = "needs baseline and encoder_mpnet on this machine"
         else:
             members, dev_f1, w = dev_weighted_ensemble(ctx, baseline, single["encoder_mpnet"])
             taggers["ensemble"], f1, wilcoxon, predicted = score_ensemble(ctx, members, w, baseline)
@@ -328,12 +341,20 @@ def best_model(ctx: Context) -> Plan:
         for name, r in rows.items():
             per_type = [str(r["bio_red"]["per_type_f1"].get(t, "–")) for t in TYPES]
             ext = [str(r["externals"][c]) if r["externals"] else "–" for c in externals]
+            mark = "†" if name in carried else ""
             md.append(
-                f"| {name} | {r['bio_red']['overall_f1']} | {r['delta_vs_baseline']:+} | "
+                f"| {name}{mark} | {r['bio_red']['overall_f1']} | {r['delta_vs_baseline']:+} | "
                 + " | ".join(per_type + ext)
                 + f" | {r['train_seconds'] or '–'} | {r['tagging_docs_per_s']} |"
             )
         md.append(f"\nBest: {top} ({rows[top]['bio_red']['overall_f1']}); goal {BEST_GOAL_F1}.")
+        md += [
+            f"\n† Carried over from {r['carried_over']['file']} ({r['carried_over']['date']}, "
+            f"{r['carried_over']['machine']}): {name}'s run folder is not on this machine; training seconds and "
+            "docs/s are that machine's."
+            for name, r in rows.items()
+            if name in carried
+        ]
         md += [
             "\nBioRED test's strict errors by class (aioner.scoring.error_breakdown), missed gold / wrong predictions:",
             "\n| lever | type | boundary | boundary + type | missed / spurious |",
@@ -346,19 +367,28 @@ def best_model(ctx: Context) -> Plan:
         return (
             {
                 "levers": rows,
+                **({"carried_over": sorted(carried)} if carried else {}),
                 "combination": {"options": combined, **choice},
                 "best": top,  # of the levers measured
                 **({"levers_pending": pending} if pending else {}),
                 "goal_f1": BEST_GOAL_F1,
                 "goal_reached": rows[top]["bio_red"]["overall_f1"] >= BEST_GOAL_F1,
                 "timing": f"best of {repeats} pass(es) over the BioRED test set ({len(texts)} abstracts) after a "
-                f"warm-up, fp32, one after another in this process ({machine()})",
+                f"warm-up, fp32, one after another in this process ({machine()})"
+                + ("; carried-over rows: as timed on their own machine" if carried else ""),
                 "note": "F1 in %, strict. BioRED-alone levers (baseline, context_margin, head_bilstm, "
                 "encoder_mpnet, ensemble) are Table 2's baseline recipe with one change and are scored on "
                 "BioRED test only; all_data (every training document of every AIO corpus) and combined (all "
                 "data with the second encoder and the context/head settings that gained in their own "
                 "experiments) train without any test document of any corpus scored here (clean) and tag "
-                "each external test set with its corpus' task tag. " + ENCODER_NOTE,
+                "each external test set with its corpus' task tag. "
+                + (
+                    "wilcoxon_vs_baseline is null where the baseline's run is not on this machine (per-document "
+                    "scores need its predictions). "
+                    if "baseline" in carried
+                    else ""
+                )
+                + ENCODER_NOTE,
             },
             "\n".join(md),
         )
@@ -368,6 +398,23 @@ def best_model(ctx: Context) -> Plan:
     tag_s = 3 * 10 * CORPUS_TOKENS["BioRED"][3] / TAG_TOKENS_PER_S
     notes = [f"combined: {' '.join(combined)} (chosen: {choice})"]
     return Plan(runs, evals, report, notes, extra_seconds=tag_s, reports_unfinished=True)
+
+
+def carried_rows(ctx: Context, levers: dict[str, Run | None]) -> dict:
+    """The rows of best_model's results file at this scale for ``levers`` (name -> run) whose run folder is
+    not on this machine at all (a machine's runs/ that did not come back): kept as measured, each marked with
+    where and when, rather than dropped from the report or trained again. A lever whose run is here but
+    unfinished stays pending."""
+    path = ctx.results_dir / f"best_model_{ctx.args.scale}.json"
+    if not path.exists():
+        return {}
+    written = json.loads(path.read_text())
+    origin = {"file": shown(path), "date": written.get("date"), "machine": written.get("machine")}
+    return {
+        name: {**row, "carried_over": row.get("carried_over", origin)}  # a row carried twice keeps its origin
+        for name, row in written.get("levers", {}).items()
+        if name in levers and (levers[name] is None or ctx.status(levers[name]) == "new")
+    }
 
 
 def strict_errors(predictions) -> dict:

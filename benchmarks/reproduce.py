@@ -78,6 +78,7 @@ SCALES = {
         "best_sample": None,
         "best_epochs": 20,
         "best_patience": 5,
+        "best_combined_epochs": None,
     },
     # A 2-core CPU (see benchmarks/README.md for the hours): all of BioRED (table2's target, so its
     # baseline is the paper's) but 10% of each other training set, 3 epochs.
@@ -103,6 +104,7 @@ SCALES = {
         "best_sample": None,
         "best_epochs": 4,
         "best_patience": 2,
+        "best_combined_epochs": 1,
     },
     # A 2-core CPU with every training document (issue 17), at the cpu scale's 3 epochs, in bf16: on this
     # CPU bf16 training measured 1.38x fp32's tokens/s at equal F1 (results/bf16_training_cpu.json).
@@ -123,6 +125,7 @@ SCALES = {
         "best_sample": None,
         "best_epochs": 4,
         "best_patience": 2,
+        "best_combined_epochs": 1,
     },
     # The test suite: two optimizer steps on a few documents of two corpora (a tiny encoder).
     "smoke": {
@@ -142,11 +145,15 @@ SCALES = {
         "best_sample": 4,
         "best_epochs": 1,
         "best_patience": 1,
+        "best_combined_epochs": None,
     },
 }
 # aio_corpora None: BioRED + every external corpus (dataset_scripts.corpora.AIO_TRAINING_CORPORA).
 # best_*: best_model's all-data runs (issue 18, lever 3): --sample (None: every training document),
-# epochs and patience (early stopping on dev F1).
+# epochs and patience (early stopping on dev F1). best_combined_epochs: the combination's epochs (None:
+# best_epochs). On a 2-core CPU one epoch of it (mpnet + BiLSTM, 2,632 steps) takes ~2 h in bf16 on an AMX
+# Xeon, so it finishes inside one 3-hour session: a 4-epoch run was lost with its machine's runs/ at
+# step ~2,000, and runs/ does not always come back to the next session.
 
 # ----- expected time: measured rates of the embedded MiniLM on the 2-core CPU (shared/STACK_NOTES.md) -----
 TRAIN_TOKENS_PER_S = 1100  # training step, fp32 (1,143 measured)
@@ -367,7 +374,10 @@ class Context:
         until the tagging code changes."""
         key = (run.name, corpus)
         if key not in self.scores:
-            self.scores[key] = read_cache(self.folder(run), corpus) or tag_test_set(self.folder(run), corpus)
+            folder, precision = self.folder(run), self.args.tag_precision
+            self.scores[key] = read_cache(folder, corpus, precision=precision) or tag_test_set(
+                folder, corpus, precision
+            )
         return self.scores[key]
 
     def system(self, run: Run, corpus: str) -> dict:
@@ -377,6 +387,7 @@ class Context:
             **f1_fields(r),
             "task": r["task"],
             "tagging_seconds": r["tagging_seconds"],
+            "tagging_precision": r.get("precision", "fp32"),
             "run": shown(self.folder(run)),
             **self.train_info.get(run.name, {}),
         }
@@ -410,42 +421,46 @@ def cache_path(folder: Path, corpus: str) -> Path:
     return folder / "repro_eval" / f"{corpus}.json"
 
 
-def read_cache(folder: Path, corpus: str, any_code: bool = False) -> dict | None:
-    """``tag_test_set``'s cached result for the model in ``folder``: only if today's tagging code made it,
-    unless ``any_code``."""
+def read_cache(folder: Path, corpus: str, any_code: bool = False, precision: str = "fp32") -> dict | None:
+    """``tag_test_set``'s cached result for the model in ``folder``: only if today's tagging code made it
+    (unless ``any_code``) in ``precision`` (results cached before precision was recorded are fp32)."""
     cache = cache_path(folder, corpus)
     if not cache.exists():
         return None
     result = json.loads(cache.read_text())
+    if result.get("precision", "fp32") != precision:
+        return None
     return result if any_code or result.get("tagging_code") == tagging_code() else None
 
 
-def tag_test_set(folder: Path, corpus: str) -> dict:
-    """Tag the corpus' test set, with the corpus' own task, by the model in ``folder``, and cache it there:
-    score_predictions' result, the predictions ([document, start, end, type] lists) and the tagging code."""
+def tag_test_set(folder: Path, corpus: str, precision: str = "fp32") -> dict:
+    """Tag the corpus' test set, with the corpus' own task, by the model in ``folder`` in ``precision``, and
+    cache it there: score_predictions' result, the predictions ([document, start, end, type] lists), the
+    tagging code and the precision."""
     from aioner.evaluation import score_predictions
     from aioner.prediction import predict_corpus
 
     cache = cache_path(folder, corpus)
     stale = " (cached by other tagging code)" if cache.exists() else ""
-    print(f"[reproduce] tagging {corpus} test with {shown(folder)}{stale}", flush=True)
-    prediction = predict_corpus(tagger_for(folder), corpus)
+    print(f"[reproduce] tagging {corpus} test with {shown(folder)} in {precision}{stale}", flush=True)
+    prediction = predict_corpus(tagger_for(folder, precision), corpus)
     result = score_predictions(prediction)
     result["predictions"] = [list(e) for e in prediction.entities()]
-    result["tagging_code"] = tagging_code()
+    result["tagging_code"], result["precision"] = tagging_code(), precision
     cache.parent.mkdir(exist_ok=True)
     cache.write_text(json.dumps(result))
     return result
 
 
-def tagger_for(folder: Path):
+def tagger_for(folder: Path, precision: str = "fp32"):
+    """The model in ``folder`` as a tagger; fp32 by default, as every earlier result."""
     import torch
 
     from aioner.checkpoint import load_checkpoint
-    from pipeline_aioner import AIONERTagger
+    from pipeline_aioner import PRECISIONS, AIONERTagger
 
     model, tokenizer = load_checkpoint(str(folder), "cuda" if torch.cuda.is_available() else None)
-    return AIONERTagger(model, tokenizer, autocast_dtype=None)  # scores in fp32, as every earlier result
+    return AIONERTagger(model, tokenizer, autocast_dtype=PRECISIONS[precision])
 
 
 @functools.cache
@@ -613,7 +628,7 @@ def expected_seconds(ctx: Context, plan: Plan) -> float:
     total = plan.extra_seconds
     total += sum(run_seconds(ctx, r) for r in plan.runs if not (ctx.status(r) == "done" and ctx.reusable(r)))
     for run, corpus in plan.evals:
-        if read_cache(ctx.folder(run), corpus) is None:
+        if read_cache(ctx.folder(run), corpus, precision=ctx.args.tag_precision) is None:
             total += (CORPUS_TOKENS.get(corpus, (0, 0, 0, 0))[3] or 0) / TAG_TOKENS_PER_S
     return total
 
@@ -646,6 +661,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--cross_encoder",
         default=CROSS_ENCODER,
         help="cross_encoder and best_model: the second encoder, with its own tokenizer (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--tag_precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="test-set tagging under bf16 autocast or not (default fp32, as every earlier result): bf16 tags a "
+        "base-size encoder several times faster on a CPU with AMX and moved F1 by -0.15 to +0.28 (README, "
+        "precision); each score and cached prediction records it",
     )
     ap.add_argument("--dry_run", action="store_true", help="print the train.py commands and the expected time only")
     ap.add_argument(

@@ -4,6 +4,7 @@ optimizer steps per model), and every experiment's dry run (the train.py command
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -131,7 +132,7 @@ RECIPES = {  # experiment -> pieces some dry-run command must contain
         "--recipe single --corpora BioRED --encoder embedded:all-mpnet-base-v2 --epochs 3",
         "--recipe aioner --exclude_tests_of BioRED GNormPlus NLM-Gene NCBI-Disease BC5CDR-Disease BC5CDR-Chemical "
         "NLM-Chem Linnaeus Species-800 tmVar3 BioID --epochs 4 --patience 2",
-        "BioID --encoder embedded:all-mpnet-base-v2 --epochs 4 --patience 2",
+        "BioID --encoder embedded:all-mpnet-base-v2 --head bilstm --epochs 1 --patience 2",  # one session's run
     ],
     "crf_vs_softmax": [
         "--recipe single --corpora BioRED --epochs",
@@ -268,6 +269,31 @@ def test_best_model_smoke_scores_every_lever_and_the_combination(tiny_encoder, t
     assert set(partial["levers"]) == set(levers) - {"combined"}
     assert partial["levers_pending"].keys() == {"combined"} and partial["pending"].keys() == {"aioner-s4-clean-mpnet"}
     assert partial["levers"]["all_data"]["bio_red"]["overall_f1"] == levers["all_data"]["bio_red"]["overall_f1"]
+    # A run folder lost with its machine: its row (and the ensemble's, which needs it) is carried over from the
+    # results file, marked with where and when; a folder still here but unfinished stays pending.
+    # Tagged again in bf16 this time: fp32 predictions are not taken from the cache for it.
+    shutil.rmtree(tmp_path / "runs" / "smoke" / "single-BioRED-s4")
+    res = run_script(
+        *smoke_args("best_model", tiny_encoder, tmp_path),
+        "--cross_encoder",
+        tiny_encoder,
+        "--report_finished",
+        "--tag_precision",
+        "bf16",
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    assert not (tmp_path / "runs" / "smoke" / "single-BioRED-s4").exists()  # nothing trained again
+    carried = json.loads((tmp_path / "results" / "best_model_smoke.json").read_text())
+    assert carried["carried_over"] == ["baseline", "ensemble"] and set(carried["levers"]) == set(partial["levers"])
+    for name in ("baseline", "ensemble"):
+        row = carried["levers"][name]
+        assert row["carried_over"]["date"] == partial["date"] and row["bio_red"] == partial["levers"][name]["bio_red"]
+    assert carried["levers"]["head_bilstm"]["wilcoxon_vs_baseline"] is None  # per document: needs the baseline
+    assert partial["levers"]["all_data"]["bio_red"]["tagging_precision"] == "fp32"
+    assert carried["levers"]["all_data"]["bio_red"]["tagging_precision"] == "bf16"
+    assert "in bf16" in res.stdout  # tagged, not read from the fp32 cache
+    assert carried["pending"].keys() == {"aioner-s4-clean-mpnet"}
+    assert "| baseline† |" in (tmp_path / "results" / "best_model_smoke.md").read_text()
     res = run_script(*smoke_args("table2", tiny_encoder, tmp_path), "--report_finished")
     assert res.returncode != 0 and "needs every run" in res.stderr
 
