@@ -132,7 +132,7 @@ RECIPES = {  # experiment -> pieces some dry-run command must contain
         "--recipe single --corpora BioRED --encoder embedded:all-mpnet-base-v2 --epochs 3",
         "--recipe aioner --exclude_tests_of BioRED GNormPlus NLM-Gene NCBI-Disease BC5CDR-Disease BC5CDR-Chemical "
         "NLM-Chem Linnaeus Species-800 tmVar3 BioID --epochs 4 --patience 2",
-        "BioID --encoder embedded:all-mpnet-base-v2 --head bilstm --epochs 1 --patience 2",  # one session's run
+        "BioID --encoder embedded:all-mpnet-base-v2 --epochs 1 --patience 2",  # one epoch: one session
     ],
     "crf_vs_softmax": [
         "--recipe single --corpora BioRED --epochs",
