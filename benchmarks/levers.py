@@ -348,12 +348,14 @@ def best_model(ctx: Context) -> Plan:
                 + f" | {r['train_seconds'] or '–'} | {r['tagging_docs_per_s']} |"
             )
         md.append(f"\nBest: {top} ({rows[top]['bio_red']['overall_f1']}); goal {BEST_GOAL_F1}.")
+        origins: dict[tuple, list[str]] = {}
+        for name in carried:
+            origin = rows[name]["carried_over"]
+            origins.setdefault((origin["file"], origin["date"], origin["machine"]), []).append(name)
         md += [
-            f"\n† Carried over from {r['carried_over']['file']} ({r['carried_over']['date']}, "
-            f"{r['carried_over']['machine']}): {name}'s run folder is not on this machine; training seconds and "
-            "docs/s are that machine's."
-            for name, r in rows.items()
-            if name in carried
+            f"\n† Carried over from {file} ({date}, {where}): the run folders of {', '.join(names)} are not on this "
+            "machine; their training seconds and docs/s are that machine's."
+            for (file, date, where), names in origins.items()
         ]
         md += [
             "\nBioRED test's strict errors by class (aioner.scoring.error_breakdown), missed gold / wrong predictions:",
@@ -361,6 +363,9 @@ def best_model(ctx: Context) -> Plan:
             "|---|---:|---:|---:|---:|",
         ]
         for name, r in rows.items():
+            if "bio_red_errors" not in r:  # a row carried over from a report that predates the breakdown
+                md.append(f"| {name}† | – | – | – | – |")
+                continue
             fn, fp = (list(r["bio_red_errors"][k].values()) for k in ("false_negatives", "false_positives"))
             md.append(f"| {name} | " + " | ".join(f"{a} / {b}" for a, b in zip(fn, fp)) + " |")
         md += [f"Pending, not in this report: {name} ({state})." for name, state in pending.items()]
