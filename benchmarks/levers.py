@@ -285,7 +285,8 @@ def best_model(ctx: Context) -> Plan:
         texts = gold_documents("BioRED")[0]
         rows, taggers = {}, {}
         pending = {name: ctx.pending[run.name] for name, run in scored.items() if run.name in ctx.pending}
-        carried = carried_rows(ctx, {name: scored[name] for name in pending})
+        carried = carried_rows(ctx, {**{name: scored[name] for name in pending}, "ensemble": None})
+        written_ensemble = carried.pop("ensemble", None)  # used only where one of its members is carried
         for name in carried:
             del pending[name], ctx.pending[scored[name].name]
         if "baseline" in pending:
@@ -309,9 +310,8 @@ def best_model(ctx: Context) -> Plan:
         if {"baseline", "encoder_mpnet"} & pending.keys():
             pending["ensemble"] = "needs baseline and encoder_mpnet"
         elif {"baseline", "encoder_mpnet"} & carried.keys():  # a member is not here: the ensemble's row goes too
-            ensemble = carried_rows(ctx, {"ensemble": None}).get("ensemble")
-            if ensemble:
-                rows["ensemble"] = carried["ensemble"] = ensemble
+            if written_ensemble:
+                rows["ensemble"] = carried["ensemble"] = written_ensemble
             else:
                 pending["ensemble"] = "needs baseline and encoder_mpnet on this machine"
         else:
@@ -363,11 +363,12 @@ def best_model(ctx: Context) -> Plan:
             "|---|---:|---:|---:|---:|",
         ]
         for name, r in rows.items():
+            mark = "†" if name in carried else ""
             if "bio_red_errors" not in r:  # a row carried over from a report that predates the breakdown
-                md.append(f"| {name}† | – | – | – | – |")
+                md.append(f"| {name}{mark} | – | – | – | – |")
                 continue
             fn, fp = (list(r["bio_red_errors"][k].values()) for k in ("false_negatives", "false_positives"))
-            md.append(f"| {name} | " + " | ".join(f"{a} / {b}" for a, b in zip(fn, fp)) + " |")
+            md.append(f"| {name}{mark} | " + " | ".join(f"{a} / {b}" for a, b in zip(fn, fp)) + " |")
         md += [f"Pending, not in this report: {name} ({state})." for name, state in pending.items()]
         return (
             {
