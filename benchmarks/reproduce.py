@@ -726,7 +726,8 @@ def main(argv=None) -> int:
         args.reuse = True
         ctx.pending = {r.name: ctx.progress_of(r) for r in plan.runs if ctx.status(r) != "done"}
         for name, state in ctx.pending.items():
-            print(f"# pending, left out of this report: {name} ({state})")
+            # The experiment's report decides: leave it out, or carry its row over from the last results file.
+            print(f"# not finished on this machine: {name} ({state})")
     start = time.time()
     for run in plan.runs:
         if run.name not in ctx.pending:
