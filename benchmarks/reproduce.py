@@ -30,6 +30,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -448,7 +449,9 @@ def tag_test_set(folder: Path, corpus: str, precision: str = "fp32") -> dict:
     result["predictions"] = [list(e) for e in prediction.entities()]
     result["tagging_code"], result["precision"] = tagging_code(), precision
     cache.parent.mkdir(exist_ok=True)
-    cache.write_text(json.dumps(result))
+    tmp = cache.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, cache)  # a run stopped mid-write leaves the old cache or none, never half a file
     return result
 
 
