@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from aioner.arguments import OptionParser, TrainArgs
+from aioner.atomic_files import write_text
 from aioner.encoders import DEFAULT_ENCODER
 from aioner.recipes import QUICKSTART_CORPORA, QUICKSTART_SAMPLE, RECIPES
 from dataset_scripts.corpora import AIO_TRAINING_CORPORA
@@ -353,7 +354,9 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
         )
     command = "python train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     train_seconds = progress.get("train_seconds", 0.0) + stage1_seconds(out)
-    (out / "results.json").write_text(
+    # results.json marks a finished run (benchmarks reuse it): it appears whole or not at all.
+    write_text(
+        out / "results.json",
         json.dumps(
             {
                 "command": command,
@@ -365,7 +368,7 @@ def finish(args, out: Path, data, progress: dict, seconds: float) -> None:
                 "test": results,
             },
             indent=1,
-        )
+        ),
     )
     model_id = args.hub_model_id or out.name
     encoder = args.encoder or f"{DEFAULT_ENCODER} (sentence-transformers/all-MiniLM-L6-v2)"

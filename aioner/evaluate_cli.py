@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from dataset_scripts.documents import CorpusFormatError
 
 from . import evaluation as ev
+from .atomic_files import write_text
 from .scoring import format_errors, format_per_class, format_report
 from .significance import paired_bootstrap, wilcoxon_test
 
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> dict:
             file=sys.stderr,
         )
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
+        write_text(args.json, json.dumps(result, indent=1))
     return result
 
 

@@ -32,6 +32,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from aioner.atomic_files import replacing
+
 MODES = ("recall", "precision", "both")
 
 
@@ -101,12 +103,10 @@ class Gazetteer:
         return cls(entries, **kwargs)
 
     def to_tsv(self, path: str | os.PathLike) -> None:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
+        with replacing(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
             w = csv.writer(f, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE, escapechar="\\")
             for e in self.entries:
                 w.writerow([e.term, e.type] + ([e.identifier] if e.identifier else []))
-        os.replace(tmp, path)
 
     @classmethod
     def from_annotations(

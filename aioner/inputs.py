@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from aioner.atomic_files import write_text
 from dataset_scripts.documents import CorpusFormatError, Document, Passage, iter_lines
 
 FORMATS = ("pubtator", "bioc-xml", "bioc-json", "jsonl", "text")
@@ -138,13 +138,7 @@ class RecordLog:
         if not self.records:
             path.unlink(missing_ok=True)  # left by an earlier run over an input since mended
             return
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for rec in self.records:
-                f.write(json.dumps(asdict(rec), ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_text(path, "".join(json.dumps(asdict(rec), ensure_ascii=False) + "\n" for rec in self.records))
 
     def summary(self, source: Path, errors_file: Path) -> list[str]:
         """What to print: the first few records, and where the rest are."""

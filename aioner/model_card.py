@@ -9,6 +9,8 @@ from string import Template
 
 import yaml
 
+from aioner.atomic_files import write_text
+
 # Package data, so that an installed (not editable) package writes cards too.
 TEMPLATE = resources.files("aioner") / "templates" / "aioner_model_card.md"
 
@@ -104,7 +106,7 @@ def write_model_card(out: Path, info: dict, results: list[dict]) -> Path:
         ),
     )
     path = Path(out) / "README.md"
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
     return path
 
 
@@ -124,7 +126,8 @@ def add_results(card: Path, results: list[dict], model_id: str | None = None) ->
     if start >= 0 and end > start:
         intro = body[start:end].split("\n\n")[:2]  # the heading and the paragraph on the scoring
         body = body[:start] + "\n\n".join(intro) + "\n\n" + results_table(results) + "\n\n" + body[end:]
-    card.write_text("---\n" + yaml.safe_dump(metadata, sort_keys=False).strip() + "\n---\n" + body, encoding="utf-8")
+    # Read, changed and written back: a write stopped halfway would lose the card, so it is atomic.
+    write_text(card, "---\n" + yaml.safe_dump(metadata, sort_keys=False).strip() + "\n---\n" + body)
     return card
 
 
@@ -232,5 +235,5 @@ def write_mlm_model_card(out: Path, record: dict, model_id: str) -> Path:
         heldout_after=loss(record.get("heldout_loss_after")),
     )
     path = Path(out) / "README.md"
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
     return path

@@ -17,6 +17,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aioner.atomic_files import replacing
 from aioner.inputs import Input, InputError, RecordLog, no_documents, read_input
 from dataset_scripts.documents import CorpusFormatError, Document, Mention
 
@@ -28,8 +29,8 @@ OUTPUT_SUFFIX = {"pubtator": ".pubtator", "bioc-xml": ".xml", "bioc-json": ".jso
 
 # ----- outputs -----
 def write_output(tagged: Iterable[tuple[Document, list[dict]]], fmt: str, path: Path) -> None:
-    """Write (document, entities) pairs as they come, to a temporary name renamed into place at the end."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Write (document, entities) pairs as they come, to a temporary name renamed into place at the end:
+    the output appears complete or not at all."""
     docs = (
         Document(
             d.id,
@@ -39,25 +40,23 @@ def write_output(tagged: Iterable[tuple[Document, list[dict]]], fmt: str, path: 
         )
         for d, ents in tagged
     )
-    if fmt == "pubtator":
-        from dataset_scripts.pubtator import write_pubtator
+    with replacing(path) as tmp:
+        if fmt == "pubtator":
+            from dataset_scripts.pubtator import write_pubtator
 
-        write_pubtator(docs, tmp)
-    elif fmt == "bioc-xml":
-        from dataset_scripts.bioc_io import write_bioc_xml
+            write_pubtator(docs, tmp)
+        elif fmt == "bioc-xml":
+            from dataset_scripts.bioc_io import write_bioc_xml
 
-        write_bioc_xml(docs, tmp)
-    elif fmt == "bioc-json":
-        from dataset_scripts.bioc_io import write_bioc_json
+            write_bioc_xml(docs, tmp)
+        elif fmt == "bioc-json":
+            from dataset_scripts.bioc_io import write_bioc_json
 
-        write_bioc_json(docs, tmp)
-    else:  # the entities as the tagger gives them, scores included
-        with open(tmp, "w", encoding="utf-8") as f:
-            for d, ents in tagged:
-                f.write(json.dumps({"id": d.id, "text": d.text, "entities": ents}, ensure_ascii=False) + "\n")
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)  # the output appears complete or not at all
+            write_bioc_json(docs, tmp)
+        else:  # the entities as the tagger gives them, scores included
+            with open(tmp, "w", encoding="utf-8") as f:
+                for d, ents in tagged:
+                    f.write(json.dumps({"id": d.id, "text": d.text, "entities": ents}, ensure_ascii=False) + "\n")
 
 
 # ----- resumable chunks -----
@@ -174,7 +173,6 @@ def tag_input(src: Input, out: Path, tagger: DocumentTagger, state, run_key: str
         try:
             write_output(tagged, src.fmt, out)
         except (CorpusFormatError, OSError, KeyError) as err:  # the parts stay: a re-run writes again
-            out.with_name(out.name + ".tmp").unlink(missing_ok=True)
             raise InputError(f"{src.path}: the tagged output cannot be written ({err!r})") from None
         for part in out.parent.glob(out.name + ".part*"):
             part.unlink()

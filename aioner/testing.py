@@ -39,9 +39,13 @@ def tiny_bert_config(**extra):
     return BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **extra)
 
 
-def tiny_tagger(decoder="crf", tasks=None, seed=0, tokenizer: str | None = None):
+def tiny_tagger(decoder="crf", tasks=None, seed=0, tokenizer: str | None = None, trained=True):
     """An AIONER model on a 2-layer, 32-wide random BERT, with the embedded tokenizer (or the one
-    saved in the folder ``tokenizer``, e.g. ``char_tokenizer()``) plus task tags."""
+    saved in the folder ``tokenizer``, e.g. ``char_tokenizer()``) plus task tags.
+
+    ``trained``: its config records every task as trained (one sentence each), as a ``train.py``
+    checkpoint does, so taggers accept every task without warning; False: no record, like a
+    checkpoint saved before the record existed."""
     import torch
 
     from aioner.checkpoint import resolve_encoder, tokenizer_with_tags
@@ -53,6 +57,8 @@ def tiny_tagger(decoder="crf", tasks=None, seed=0, tokenizer: str | None = None)
     tokenizer = tokenizer_with_tags(tokenizer or resolve_encoder(None), scheme)
     encoder = tiny_bert_config(vocab_size=len(tokenizer), max_position_embeddings=512)
     config = AIONERConfig(encoder_config=encoder.to_dict(), tasks=scheme.to_pairs(), decoder=decoder)
+    if trained:
+        config.trained_tasks = {task: {"sentences": 1, "mentions": {}} for task in scheme.tasks}
     return AIONERForTokenClassification(config).eval(), tokenizer
 
 

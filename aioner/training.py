@@ -35,6 +35,7 @@ from pipeline_aioner import length_batches
 
 from . import progress_bars_disabled
 from .arguments import TrainArgs
+from .atomic_files import write_text
 from .checkpoint import save_checkpoint
 from .encoders import DEFAULT_ENCODER
 from .features import LengthGroupedBatches, collate, encode_rows
@@ -342,9 +343,7 @@ def save_state(accelerator: Accelerator, out: Path, progress: dict, keep_states:
     accelerator.save_state(str(state))
     if accelerator.is_main_process:
         # progress.json last: a state folder without it is incomplete and never resumed from.
-        tmp = state / "progress.json.tmp"
-        tmp.write_text(json.dumps(progress))
-        os.replace(tmp, state / "progress.json")
+        write_text(state / "progress.json", json.dumps(progress))
         for old in saved_states(out)[:-keep_states]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()

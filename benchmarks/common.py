@@ -14,6 +14,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from aioner.atomic_files import write_text
 from aioner.training import describe_machine as machine  # noqa: F401  (re-exported: one description everywhere)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ def write_result(path, result: dict) -> None:
     """``results/<name>.json``: indented, UTF-8, ending in a newline."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(result, indent=1, ensure_ascii=False) + "\n")
 
 
 def pct(x: float | None) -> float | None:

@@ -41,6 +41,7 @@ import sys
 import time
 from pathlib import Path
 
+from aioner.atomic_files import write_text
 from aioner.encoders import DEFAULT_ENCODER
 from aioner.training import latest_progress
 from aioner_scheme import DEFAULT_ENTITY_TYPES
@@ -261,7 +262,7 @@ class Bench:
             "tokens_per_step": p["train_tokens"] / max(1, p["global_step"]),
         }
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(known, indent=1))
+        write_text(cache, json.dumps(known, indent=1))
         self.calibration[name] = known[name]
         return known[name]["seconds_per_step"]
 

@@ -30,7 +30,6 @@ import functools
 import hashlib
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -38,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from aioner.atomic_files import write_text
 from aioner.encoders import DEFAULT_ENCODER
 from aioner_scheme import DEFAULT_ENTITY_TYPES
 from benchmarks.common import (
@@ -449,9 +449,7 @@ def tag_test_set(folder: Path, corpus: str, precision: str = "fp32") -> dict:
     result["predictions"] = [list(e) for e in prediction.entities()]
     result["tagging_code"], result["precision"] = tagging_code(), precision
     cache.parent.mkdir(exist_ok=True)
-    tmp = cache.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, cache)  # a run stopped mid-write leaves the old cache or none, never half a file
+    write_text(cache, json.dumps(result))  # a run stopped mid-write leaves the old cache or none
     return result
 
 
@@ -767,7 +765,7 @@ def main(argv=None) -> int:
         f"# {args.experiment} ({args.scale} scale, encoder {result['encoder']})\n\n"
         f"{result['command']} — {result['date']}, {result['machine']}, {seconds['total']} s\n\n"
     )
-    out.with_suffix(".md").write_text(header + markdown + "\n")
+    write_text(out.with_suffix(".md"), header + markdown + "\n")
     print("\n" + header + markdown + f"\n\nwritten: {shown(out)} and {shown(out.with_suffix('.md'))}")
     return 0
 

@@ -86,7 +86,7 @@ def test_overlapping_runs_no_untrained_pass(disease_only, tmp_path):
 def test_a_checkpoint_without_the_record_warns_and_tags_every_task():
     from pipeline_aioner import AIONERTagger
 
-    model, tokenizer = tiny_tagger()
+    model, tokenizer = tiny_tagger(trained=False)
     assert model.config.trained_tasks is None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
