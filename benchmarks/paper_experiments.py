@@ -127,10 +127,15 @@ def table3(ctx: Context) -> Plan:
     bases = {c: ctx.baseline(c) for c in externals if c not in missing}
     headline = ctx.args.protocols[0]
 
+    def finished(run):
+        return run.name not in ctx.pending  # --report_finished leaves an unfinished run out
+
     def scored(protocol, c):
-        """The multi-corpus systems of one protocol on corpus ``c``; MTL has no layer for a corpus it lacks."""
-        out = {"aioner": ctx.system(multi[protocol, "aioner"], c)}
-        out["mtl"] = ctx.system(multi[protocol, "mtl"], c) if c not in missing else None
+        """The multi-corpus systems of one protocol on corpus ``c``; MTL has no layer for a corpus it lacks,
+        and a system still training (--report_finished) is None."""
+        aio, mtl = multi[protocol, "aioner"], multi[protocol, "mtl"]
+        out = {"aioner": ctx.system(aio, c) if finished(aio) else None}
+        out["mtl"] = ctx.system(mtl, c) if c not in missing and finished(mtl) else None
         for k in ("aioner", "mtl"):
             if out[k] and c in bases:
                 out[k]["delta_vs_single"] = round(out[k]["overall_f1"] - ctx.system(bases[c], c)["overall_f1"], 2)
@@ -153,21 +158,18 @@ def table3(ctx: Context) -> Plan:
         counts = {}
         for protocol in ctx.args.protocols:
             compared = [r for r in rows.values() if r["single"]]
+            f1 = {k: [r[protocol][k] and r[protocol][k]["overall_f1"] for r in compared] for k in ("aioner", "mtl")}
+            single = [r["single"]["overall_f1"] for r in compared]
+
+            def at_least_single(k):  # None while the system is still training (--report_finished)
+                return None if None in f1[k] else sum(a >= s for a, s in zip(f1[k], single))
+
             counts[protocol] = {
                 "compared": len(compared),
-                "aio_at_least_single": sum(
-                    r[protocol]["aioner"]["overall_f1"] >= r["single"]["overall_f1"] for r in compared
-                ),
-                "mtl_at_least_single": sum(
-                    r[protocol]["mtl"]["overall_f1"] >= r["single"]["overall_f1"] for r in compared
-                ),
+                "aio_at_least_single": at_least_single("aioner"),
+                "mtl_at_least_single": at_least_single("mtl"),
                 "mean_f1": {
-                    k: round(sum(v) / len(v), 2)
-                    for k, v in {
-                        "single": [r["single"]["overall_f1"] for r in compared],
-                        "mtl": [r[protocol]["mtl"]["overall_f1"] for r in compared],
-                        "aioner": [r[protocol]["aioner"]["overall_f1"] for r in compared],
-                    }.items()
+                    k: round(sum(v) / len(v), 2) if None not in v else None for k, v in {"single": single, **f1}.items()
                 },
             }
         payload = {
@@ -204,7 +206,7 @@ def table3(ctx: Context) -> Plan:
         for c in externals
         if not (k == "mtl" and c in missing)
     ]
-    return Plan(runs, evals, report, notes)
+    return Plan(runs, evals, report, notes, reports_unfinished=True)
 
 
 TABLE3_COLOURS = {"single": "#8c8c8c", "MTL": "#4c72b0", "AIONER": "#dd8452"}
@@ -240,7 +242,8 @@ def table3_markdown(rows: dict, counts: dict, protocols: list[str], leaks: dict)
         return "–" if not s else str(s["overall_f1"])
 
     for c, r in rows.items():
-        cells = [c + (" †" if leaks.get(c) else ""), r[protocols[0]]["aioner"]["task"], f1(r["single"])]
+        task = next((s["task"] for s in (r[p]["aioner"] for p in protocols) if s), "–")  # a finished AIO model's
+        cells = [c + (" †" if leaks.get(c) else ""), task, f1(r["single"])]
         cells += [f1(r[p][k]) for p in protocols for k in ("mtl", "aioner")]
         ps = [
             r[protocols[0]][k].get("wilcoxon_vs_single", {}).get("p_value") if r[protocols[0]][k] else None
@@ -251,10 +254,11 @@ def table3_markdown(rows: dict, counts: dict, protocols: list[str], leaks: dict)
         md.append("| " + " | ".join(cells) + " |")
     lines = ["\n".join(md), ""]
     for p, n in counts.items():
-        m = n["mean_f1"]
+        m = {k: "still training" if v is None else v for k, v in n["mean_f1"].items()}
+        aio, mtl = ("–" if n[k] is None else n[k] for k in ("aio_at_least_single", "mtl_at_least_single"))
         lines.append(
-            f"{p}: AIONER ≥ single on {n['aio_at_least_single']} of {n['compared']} corpora, MTL ≥ single on "
-            f"{n['mtl_at_least_single']} of {n['compared']} (paper: 9 and 7 of 10); mean F1 single "
+            f"{p}: AIONER ≥ single on {aio} of {n['compared']} corpora, MTL ≥ single on "
+            f"{mtl} of {n['compared']} (paper: 9 and 7 of 10); mean F1 single "
             f"{m['single']}, MTL {m['mtl']}, AIONER {m['aioner']}."
         )
     counted = ", ".join(f"{c} {k}" for c, k in leaks.items() if k)

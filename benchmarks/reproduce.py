@@ -675,8 +675,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument(
         "--report_finished",
         action="store_true",
-        help="best_model: train nothing, report the finished runs (--reuse) and list the others as pending, "
-        "so the levers are on record while a long run (the combination) is still training",
+        help="best_model and table3: train nothing, report the finished runs (--reuse) and list the others as "
+        "pending, so what has finished is on record while a long run is still training",
     )
     args = ap.parse_args(argv)
     for name in ("encoder", "cross_encoder"):  # train.py runs in the repository root
@@ -723,7 +723,7 @@ def main(argv=None) -> int:
         return 0
     if args.report_finished:
         if not plan.reports_unfinished:
-            raise SystemExit(f"--report_finished: {args.experiment}'s report needs every run; best_model's does not")
+            raise SystemExit(f"--report_finished: {args.experiment}'s report needs every run")
         args.reuse = True
         ctx.pending = {r.name: ctx.progress_of(r) for r in plan.runs if ctx.status(r) != "done"}
         for name, state in ctx.pending.items():

@@ -204,6 +204,27 @@ def test_table3_smoke_scores_single_mtl_and_aio_in_both_protocols(tiny_encoder, 
     assert "MTL (clean)" in markdown and "AIONER (leaky)" in markdown and "NLM-Chem" in markdown
     assert result["figure"].endswith("table3_smoke.png") and "![Table 3](table3_smoke.png)" in markdown
     assert (tmp_path / "results" / "table3_smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # --report_finished: the leaky MTL model still training is left out (no F1, no count) and listed as pending;
+    # everything finished is reported as before, and nothing trains.
+    leaky_mtl = tmp_path / "runs" / "smoke" / leaky.split("/")[-1]
+    (leaky_mtl / "results.json").unlink()
+    res = run_script(*smoke_args("table3", tiny_encoder, tmp_path), "--report_finished")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    assert not (leaky_mtl / "results.json").exists()
+    partial = json.loads((tmp_path / "results" / "table3_smoke.json").read_text())
+    part = partial["corpora"]["NCBI-Disease"]
+
+    def scores(system):  # what was measured (how it was trained this time, reused or not, aside)
+        return {k: v for k, v in system.items() if k not in ("reused", "wall_seconds")}
+
+    assert part["leaky"]["mtl"] is None and scores(part["leaky"]["aioner"]) == scores(row["leaky"]["aioner"])
+    assert scores(part["single"]) == scores(row["single"])
+    assert all(scores(part["clean"][k]) == scores(row["clean"][k]) for k in ("aioner", "mtl"))
+    assert partial["counts"]["leaky"]["mtl_at_least_single"] is None
+    assert partial["counts"]["leaky"]["mean_f1"]["mtl"] is None
+    assert partial["counts"]["clean"] == result["counts"]["clean"]
+    assert partial["pending"].keys() == {leaky_mtl.name}
+    assert "MTL still training" in (tmp_path / "results" / "table3_smoke.md").read_text()
 
 
 def test_figures_are_png_files(reproduce, tmp_path):
