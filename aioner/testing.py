@@ -39,6 +39,12 @@ def tiny_bert_config(**extra):
     return BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **extra)
 
 
+def every_task_trained(scheme) -> dict[str, dict]:
+    """A ``trained_tasks`` record naming every task of ``scheme`` (one sentence each), as a ``train.py``
+    checkpoint records the tasks it trained: a tiny model carrying it is tagged without a warning."""
+    return {task: {"sentences": 1, "mentions": {}} for task in scheme.tasks}
+
+
 def tiny_tagger(decoder="crf", tasks=None, seed=0, tokenizer: str | None = None, trained=True):
     """An AIONER model on a 2-layer, 32-wide random BERT, with the embedded tokenizer (or the one
     saved in the folder ``tokenizer``, e.g. ``char_tokenizer()``) plus task tags.
@@ -58,7 +64,7 @@ def tiny_tagger(decoder="crf", tasks=None, seed=0, tokenizer: str | None = None,
     encoder = tiny_bert_config(vocab_size=len(tokenizer), max_position_embeddings=512)
     config = AIONERConfig(encoder_config=encoder.to_dict(), tasks=scheme.to_pairs(), decoder=decoder)
     if trained:
-        config.trained_tasks = {task: {"sentences": 1, "mentions": {}} for task in scheme.tasks}
+        config.trained_tasks = every_task_trained(scheme)
     return AIONERForTokenClassification(config).eval(), tokenizer
 
 

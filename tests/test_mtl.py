@@ -14,7 +14,7 @@ def tiny_mtl(decoder="crf", seed=0):
     from transformers import AutoTokenizer
 
     from aioner.checkpoint import resolve_encoder
-    from aioner.testing import tiny_bert_config
+    from aioner.testing import every_task_trained, tiny_bert_config
     from modeling_aioner import AIONERConfig, AIONERForTokenClassification
 
     torch.manual_seed(seed)
@@ -23,8 +23,7 @@ def tiny_mtl(decoder="crf", seed=0):
     config = AIONERConfig(
         encoder_config=encoder.to_dict(), tasks=TASKS, decoder=decoder, output_layers="per_task", task_tags=False
     )
-    # As a train.py checkpoint records it, so taggers accept both tasks without a warning.
-    config.trained_tasks = {task: {"sentences": 1, "mentions": {}} for task in config.scheme.tasks}
+    config.trained_tasks = every_task_trained(config.scheme)
     return AIONERForTokenClassification(config), tokenizer
 
 
