@@ -21,6 +21,7 @@ from benchmarks.reproduce import (
     bar_chart,
     dev,
     fmt,
+    gold_documents,
     grouped_bar_chart,
     line_chart,
     share,
@@ -123,7 +124,8 @@ def table3(ctx: Context) -> Plan:
         extra, tag = (clean, "clean") if protocol == "clean" else ((), "")
         multi[protocol, "aioner"] = ctx.aioner(extra=extra, tag=tag)  # leaky: table2's model
         multi[protocol, "mtl"] = ctx.mtl(extra=extra, tag=tag)
-    leaks = test_documents_in_training(externals, ctx.aio_corpora)
+    leaked = leaked_test_documents(externals, ctx.aio_corpora)
+    leaks = {c: len(ids) for c, ids in leaked.items()}
     bases = {c: ctx.baseline(c) for c in externals if c not in missing}
     headline = ctx.args.protocols[0]
 
@@ -191,10 +193,17 @@ def table3(ctx: Context) -> Plan:
             "files, before sampling). NLM-Chem's training file is not held here: no single or MTL "
             "model for it, and the AIO model trains without it. " + ENCODER_NOTE,
         }
+        systems = {f"{p}/{k}": r for (p, k), r in multi.items() if finished(r)}
+        payload["leak_by_document"] = {
+            c: leak_by_document(ctx, c, leaked[c], {"single": bases[c], **systems})
+            for c in externals
+            if leaked[c] and c in bases
+        }
         png = ctx.results_dir / f"table3_{ctx.args.scale}.png"
         table3_chart(png, rows, ctx.args.protocols, ctx.args.scale)
         payload["figure"] = shown(png)
-        return payload, table3_markdown(rows, counts, ctx.args.protocols, leaks) + f"\n\n![Table 3]({png.name})"
+        md = table3_markdown(rows, counts, ctx.args.protocols, leaks) + f"\n\n![Table 3]({png.name})"
+        return payload, md + leak_markdown(payload["leak_by_document"])
 
     notes = [f"{c}: no single-corpus or MTL model, training file unavailable ({why})" for c, why in missing.items()]
     runs = [*bases.values()] + [multi[p, k] for p in ctx.args.protocols for k in ("aioner", "mtl")]
@@ -271,7 +280,25 @@ def table3_markdown(rows: dict, counts: dict, protocols: list[str], leaks: dict)
     return "\n".join(lines)
 
 
-def test_documents_in_training(corpora, training) -> dict[str, int]:
+def leak_markdown(split: dict) -> str:
+    """The per-document split of the leak as a Markdown table: F1 on the seen and the unseen test documents."""
+    if not split:
+        return ""
+    systems = [k for k in next(iter(split.values())) if k != "documents"]
+    head = ["corpus", "test documents seen / unseen"] + systems
+    md = ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * len(systems)]
+    for c, r in split.items():
+        cells = [c, f"{r['documents']['seen']} / {r['documents']['unseen']}"]
+        cells += [f"{r[k]['seen']} / {r[k]['unseen']}" for k in systems]
+        md.append("| " + " | ".join(cells) + " |")
+    return (
+        "\n\nThe leak document by document: strict F1 (%) on the test documents that the leaky protocol's "
+        "training files hold (seen) / on the others (unseen), each system on the same documents. The single-corpus "
+        "model and the clean systems saw neither.\n\n" + "\n".join(md)
+    )
+
+
+def leaked_test_documents(corpora, training) -> dict[str, set[str]]:
     """Per corpus: its test documents (PubTator ids) present in the training files of ``training``
     other than BioRED's test exclusion (which merged_dataset applies by default)."""
     from dataset_scripts.corpora import CorpusUnavailableError, fetch, get_corpus
@@ -287,7 +314,39 @@ def test_documents_in_training(corpora, training) -> dict[str, int]:
             return set()
 
     train_ids = set().union(*(ids(t, "train") for t in training)) - ids("BioRED", "test")
-    return {c: len(ids(c, "test") & train_ids) for c in corpora}
+    return {c: ids(c, "test") & train_ids for c in corpora}
+
+
+def test_document_positions(corpus: str, ids: set[str]) -> set[str]:
+    """The keys (``"0"``, ``"1"``, ... as ``corpus_documents`` gives them) of the corpus' test documents
+    whose PubTator id is in ``ids``."""
+    from dataset_scripts.aio import read_split
+    from dataset_scripts.corpora import get_corpus
+
+    docs, _, _ = read_split(get_corpus(corpus), "test", strict=False)
+    return {str(i) for i, d in enumerate(docs) if d.id in ids}
+
+
+def f1_on(gold, pred, documents: set[str]) -> float:
+    """Strict micro F1 (%) on the ``documents`` only."""
+    from aioner.scoring import score_entities
+
+    keep = [[tuple(e) for e in es if e[0] in documents] for es in (gold, pred)]
+    return round(100 * score_entities(*keep)["overall"]["f1"], 2)
+
+
+def leak_by_document(ctx: Context, corpus: str, leaked: set[str], systems: dict[str, Run]) -> dict:
+    """Each system's F1 on the corpus' test documents seen by the leaky training and on the unseen rest.
+    The leak shows as leaky minus clean on the seen documents against the same on the unseen ones,
+    each system against itself on the same documents."""
+    texts, _, gold = gold_documents(corpus)
+    seen = test_document_positions(corpus, leaked)
+    unseen = {str(i) for i in range(len(texts))} - seen
+    out = {"documents": {"seen": len(seen), "unseen": len(unseen)}}
+    for name, run in systems.items():
+        pred = ctx.evaluate(run, corpus)["predictions"]
+        out[name] = {"seen": f1_on(gold, pred, seen), "unseen": f1_on(gold, pred, unseen)}
+    return out
 
 
 def fig3(ctx: Context) -> Plan:

@@ -200,7 +200,17 @@ def test_table3_smoke_scores_single_mtl_and_aio_in_both_protocols(tiny_encoder, 
     assert result["headline_protocol"] == "clean"
     clean, leaky = result["runs"]["clean/mtl"], result["runs"]["leaky/mtl"]
     assert clean != leaky and "--exclude_tests_of BioRED NCBI-Disease" in result["commands"][clean.split("/")[-1]]
+    # the leak document by document: NCBI-Disease's one test abstract in BioRED's training split against the rest
+    split = result["leak_by_document"]["NCBI-Disease"]
+    assert split["documents"]["seen"] == row["test_documents_in_leaky_training"] == 1
+    assert (
+        split["documents"]["seen"] + split["documents"]["unseen"]
+        == row["clean"]["aioner"]["wilcoxon_vs_single"]["documents"]
+    )
+    assert split.keys() == {"documents", "single", "clean/aioner", "clean/mtl", "leaky/aioner", "leaky/mtl"}
+    assert all(0 <= split[s][part] <= 100 for s in split if s != "documents" for part in ("seen", "unseen"))
     markdown = (tmp_path / "results" / "table3_smoke.md").read_text()
+    assert "test documents seen / unseen" in markdown
     assert "MTL (clean)" in markdown and "AIONER (leaky)" in markdown and "NLM-Chem" in markdown
     assert result["figure"].endswith("table3_smoke.png") and "![Table 3](table3_smoke.png)" in markdown
     assert (tmp_path / "results" / "table3_smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -224,6 +234,7 @@ def test_table3_smoke_scores_single_mtl_and_aio_in_both_protocols(tiny_encoder, 
     assert partial["counts"]["leaky"]["mean_f1"]["mtl"] is None
     assert partial["counts"]["clean"] == result["counts"]["clean"]
     assert partial["pending"].keys() == {leaky_mtl.name}
+    assert "leaky/mtl" not in partial["leak_by_document"]["NCBI-Disease"]
     assert "MTL still training" in (tmp_path / "results" / "table3_smoke.md").read_text()
 
 
