@@ -203,7 +203,13 @@ def table3(ctx: Context) -> Plan:
         table3_chart(png, rows, ctx.args.protocols, ctx.args.scale)
         payload["figure"] = shown(png)
         md = table3_markdown(rows, counts, ctx.args.protocols, leaks) + f"\n\n![Table 3]({png.name})"
-        return payload, md + leak_markdown(payload["leak_by_document"])
+        md += leak_markdown(payload["leak_by_document"])
+        if payload["leak_by_document"]:
+            leak_png = ctx.results_dir / f"table3_{ctx.args.scale}_leak.png"
+            leak_chart(leak_png, payload["leak_by_document"], ctx.args.protocols[0], ctx.args.scale)
+            payload["leak_figure"] = shown(leak_png)
+            md += f"\n\n![The leak document by document]({leak_png.name})"
+        return payload, md
 
     notes = [f"{c}: no single-corpus or MTL model, training file unavailable ({why})" for c, why in missing.items()]
     runs = [*bases.values()] + [multi[p, k] for p in ctx.args.protocols for k in ("aioner", "mtl")]
@@ -278,6 +284,20 @@ def table3_markdown(rows: dict, counts: dict, protocols: list[str], leaks: dict)
         "the AIO model, trained without it, is scored on its test set."
     )
     return "\n".join(lines)
+
+
+def leak_chart(png: Path, split: dict, headline: str, scale: str) -> None:
+    """``leak_by_document`` as bars: per corpus, its seen test documents beside its unseen ones, each with
+    every system (the headline protocol solid, the other hatched), so the leak's jump on the seen documents
+    alone can be seen at once."""
+    systems = [k for k in next(iter(split.values())) if k != "documents"]
+    names = {k: f"{'MTL' if k.endswith('mtl') else 'AIONER'} ({k.split('/')[0]})" for k in systems if k != "single"}
+    names["single"] = "single"
+    groups = [f"{c}\n{part} ({r['documents'][part]})" for c, r in split.items() for part in ("seen", "unseen")]
+    series = {names[k]: [r[k][part] for r in split.values() for part in ("seen", "unseen")] for k in systems}
+    colours = {names[k]: TABLE3_COLOURS[names[k].split(" ")[0]] for k in systems}
+    hatched = [names[k] for k in systems if k != "single" and not k.startswith(headline + "/")]
+    grouped_bar_chart(png, groups, series, f"strict F1 (%) on the documents, {scale} scale", colours, hatched)
 
 
 def leak_markdown(split: dict) -> str:

@@ -211,6 +211,8 @@ def test_table3_smoke_scores_single_mtl_and_aio_in_both_protocols(tiny_encoder, 
     assert all(0 <= split[s][part] <= 100 for s in split if s != "documents" for part in ("seen", "unseen"))
     markdown = (tmp_path / "results" / "table3_smoke.md").read_text()
     assert "test documents seen / unseen" in markdown
+    assert result["leak_figure"].endswith("table3_smoke_leak.png") and "(table3_smoke_leak.png)" in markdown
+    assert (tmp_path / "results" / "table3_smoke_leak.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "MTL (clean)" in markdown and "AIONER (leaky)" in markdown and "NLM-Chem" in markdown
     assert result["figure"].endswith("table3_smoke.png") and "![Table 3](table3_smoke.png)" in markdown
     assert (tmp_path / "results" / "table3_smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
