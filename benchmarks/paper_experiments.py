@@ -319,32 +319,23 @@ def leak_markdown(split: dict) -> str:
 
 
 def leaked_test_documents(corpora, training) -> dict[str, set[str]]:
-    """Per corpus: its test documents (PubTator ids) present in the training files of ``training``
-    other than BioRED's test exclusion (which merged_dataset applies by default)."""
+    """Per corpus: its test documents present (by PubTator id) in the training files of ``training`` other
+    than BioRED's test exclusion (which merged_dataset applies by default), keyed by position in the test
+    file (``"0"``, ``"1"``, ... as ``corpus_documents`` keys them)."""
     from dataset_scripts.corpora import CorpusUnavailableError, fetch, get_corpus
     from dataset_scripts.pubtator import read_pubtator
 
-    def ids(name, split):
+    def ids(name, split) -> list[str]:  # in file order
         c = get_corpus(name)
         if c.format != "pubtator" or split not in c.splits:
-            return set()
+            return []
         try:
-            return {d.id for d in read_pubtator(fetch(c.splits[split], allow_download=False), strict=False)}
+            return [d.id for d in read_pubtator(fetch(c.splits[split], allow_download=False), strict=False)]
         except CorpusUnavailableError:
-            return set()
+            return []
 
-    train_ids = set().union(*(ids(t, "train") for t in training)) - ids("BioRED", "test")
-    return {c: ids(c, "test") & train_ids for c in corpora}
-
-
-def test_document_positions(corpus: str, ids: set[str]) -> set[str]:
-    """The keys (``"0"``, ``"1"``, ... as ``corpus_documents`` gives them) of the corpus' test documents
-    whose PubTator id is in ``ids``."""
-    from dataset_scripts.aio import read_split
-    from dataset_scripts.corpora import get_corpus
-
-    docs, _, _ = read_split(get_corpus(corpus), "test", strict=False)
-    return {str(i) for i, d in enumerate(docs) if d.id in ids}
+    train_ids = set().union(*(ids(t, "train") for t in training)) - set(ids("BioRED", "test"))
+    return {c: {str(i) for i, d in enumerate(ids(c, "test")) if d in train_ids} for c in corpora}
 
 
 def f1_on(gold, pred, documents: set[str]) -> float:
@@ -355,12 +346,12 @@ def f1_on(gold, pred, documents: set[str]) -> float:
     return round(100 * score_entities(*keep)["overall"]["f1"], 2)
 
 
-def leak_by_document(ctx: Context, corpus: str, leaked: set[str], systems: dict[str, Run]) -> dict:
-    """Each system's F1 on the corpus' test documents seen by the leaky training and on the unseen rest.
+def leak_by_document(ctx: Context, corpus: str, seen: set[str], systems: dict[str, Run]) -> dict:
+    """Each system's F1 on the corpus' test documents seen by the leaky training (``seen``, their keys as
+    ``leaked_test_documents`` gives them) and on the unseen rest.
     The leak shows as leaky minus clean on the seen documents against the same on the unseen ones,
     each system against itself on the same documents."""
     texts, _, gold = gold_documents(corpus)
-    seen = test_document_positions(corpus, leaked)
     unseen = {str(i) for i in range(len(texts))} - seen
     out = {"documents": {"seen": len(seen), "unseen": len(unseen)}}
     for name, run in systems.items():
